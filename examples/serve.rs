@@ -1,0 +1,199 @@
+//! A TAXII 2.1 server on real data: loads STIX bundles into memory and serves them.
+//!
+//! ```text
+//! cargo run --release --example serve -- [--listen ADDR] [--page-size N] [--base-url URL] [ID=]BUNDLE...
+//! ```
+//!
+//! Discovery is at `/taxii2/` and the one API root at `/api/v21/`, as on MITRE's
+//! server. A bundle given as `ID=PATH` goes into collection `ID`; otherwise its
+//! `x-mitre-collection` object names the collection (id, title, description), and a
+//! bundle without one goes into a collection named after the file. Bundles load in
+//! the order given, so several releases of one collection build its version history.
+//! With no bundle, a small generated demo collection is served.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tower_taxii::{ApiRoot, CollectionInfo, MemoryBackend, TaxiiService, bundle_objects};
+
+const API_ROOT: &str = "api/v21";
+
+struct Options {
+    listen: SocketAddr,
+    page_size: Option<usize>,
+    base_url: Option<String>,
+    bundles: Vec<(Option<String>, PathBuf)>,
+}
+
+const USAGE: &str = "usage: serve [--listen ADDR] [--page-size N] [--base-url URL] [ID=]BUNDLE...";
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut options = Options {
+        listen: ([127, 0, 0, 1], 8080).into(),
+        page_size: None,
+        base_url: None,
+        bundles: Vec::new(),
+    };
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--listen" => options.listen = value("--listen")?.parse().map_err(|e| format!("--listen: {e}"))?,
+            "--page-size" => {
+                let n: usize = value("--page-size")?.parse().map_err(|e| format!("--page-size: {e}"))?;
+                if n == 0 {
+                    return Err("--page-size must be at least 1".into());
+                }
+                options.page_size = Some(n);
+            }
+            "--base-url" => options.base_url = Some(value("--base-url")?),
+            "-h" | "--help" => return Err(String::new()),
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            bundle => options.bundles.push(match bundle.split_once('=') {
+                Some((id, path)) if !id.is_empty() => (Some(id.to_owned()), PathBuf::from(path)),
+                _ => (None, PathBuf::from(bundle)),
+            }),
+        }
+    }
+    Ok(options)
+}
+
+/// The collection a bundle names with its `x-mitre-collection` object, if it has one.
+fn mitre_collection(objects: &[bytes::Bytes]) -> Option<CollectionInfo> {
+    objects.iter().find_map(|json| {
+        if !json.windows(20).any(|w| w == b"\"x-mitre-collection\"") {
+            return None;
+        }
+        let value: serde_json::Value = serde_json::from_slice(json).ok()?;
+        if value["type"] != "x-mitre-collection" {
+            return None;
+        }
+        let id = value["id"].as_str()?;
+        let mut info = CollectionInfo::new(id, value["name"].as_str().unwrap_or(id));
+        if let Some(description) = value["description"].as_str() {
+            info = info.description(description);
+        }
+        Some(info)
+    })
+}
+
+fn load(backend: &MemoryBackend, id: Option<&str>, path: &Path) -> Result<(), String> {
+    let started = Instant::now();
+    let json = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let objects = bundle_objects(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+    let named = mitre_collection(&objects);
+    let info = match (id, named) {
+        (Some(id), Some(named)) => CollectionInfo {
+            id: id.to_owned(),
+            ..named
+        },
+        (Some(id), None) => CollectionInfo::new(id, id),
+        (None, Some(named)) => named,
+        (None, None) => {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("collection");
+            eprintln!(
+                "note: {} has no x-mitre-collection object; serving it as collection {stem:?}",
+                path.display()
+            );
+            CollectionInfo::new(stem, stem)
+        }
+    };
+    let collection = info.id.clone();
+    backend.add_collection(API_ROOT, info);
+    let report = backend
+        .load_bundle(API_ROOT, &collection, &json)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!(
+        "loaded {} into {collection}: {} new versions, {} duplicates, {} rejected ({} ms)",
+        path.display(),
+        report.added,
+        report.duplicates,
+        report.rejected.len(),
+        started.elapsed().as_millis()
+    );
+    for rejected in report.rejected.iter().take(5) {
+        eprintln!("  rejected {rejected}");
+    }
+    Ok(())
+}
+
+/// A small collection with a version history, for trying the server without data.
+fn demo(backend: &MemoryBackend) {
+    let collection = "365fed99-08fa-fdcd-a1b3-fb247eb41d01";
+    backend.add_collection(
+        API_ROOT,
+        CollectionInfo::new(collection, "Demo collection").description("Generated by tower-taxii's serve example"),
+    );
+    let mut objects = Vec::new();
+    for i in 0..20u32 {
+        let id = format!("indicator--{:08x}-0000-4000-8000-{:012x}", i, i);
+        for v in 0..=(i % 3) {
+            objects.push(format!(
+                r#"{{"type":"indicator","spec_version":"2.1","id":"{id}","created":"2024-01-01T00:00:00.000Z","modified":"2024-01-0{}T00:00:00.000Z","name":"Demo indicator {i}","pattern":"[ipv4-addr:value = '198.51.100.{i}']","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z"}}"#,
+                v + 1
+            ));
+        }
+    }
+    let report = backend
+        .insert_objects(API_ROOT, collection, objects.into_iter().map(bytes::Bytes::from))
+        .expect("the demo collection exists");
+    eprintln!(
+        "serving a demo collection {collection} ({} versions); pass bundle files to serve real data",
+        report.added
+    );
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("serve: {message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let backend = Arc::new(MemoryBackend::new());
+    if options.bundles.is_empty() {
+        demo(&backend);
+    }
+    for (id, path) in &options.bundles {
+        if let Err(message) = load(&backend, id.as_deref(), path) {
+            eprintln!("serve: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let mut builder = TaxiiService::builder(backend)
+        .title("tower-taxii example server")
+        .description("STIX 2.1 and 2.0 collections served by tower-taxii")
+        .api_root(API_ROOT, ApiRoot::new("TAXII 2.1 API root"));
+    if let Some(n) = options.page_size {
+        builder = builder.max_page_size(n);
+    }
+    if let Some(url) = &options.base_url {
+        builder = builder.base_url(url);
+    }
+    let app = axum::Router::new().fallback_service(builder.build());
+
+    let listener = match tokio::net::TcpListener::bind(options.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("serve: cannot listen on {}: {e}", options.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = listener.local_addr().expect("a bound listener has an address");
+    println!("listening on http://{addr}");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        eprintln!("serve: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,432 @@
+//! The reference implementation of TAXII filtering, version selection and pagination
+//! over one collection held in memory. The memory backend is built on it, and a
+//! custom backend over its own data can be too.
+//!
+//! ```
+//! use tower_taxii::{CollectionIndex, ObjectQuery, ObjectFilter, Timestamp};
+//!
+//! let mut index = CollectionIndex::new();
+//! for modified in ["2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"] {
+//!     let json = format!(r#"{{"type":"malware","spec_version":"2.1","id":"malware--31b940d4-6f7f-459a-80ea-9c1f17b5891b","created":"2020-01-01T00:00:00Z","modified":"{modified}","name":"x","is_family":false}}"#);
+//!     index.insert_json(json.into_bytes().into(), Timestamp::now()).unwrap();
+//! }
+//! let page = index.query(&ObjectQuery { filter: ObjectFilter::default(), limit: 10, position: None });
+//! assert_eq!(page.items.len(), 1); // the latest version only
+//! assert_eq!(page.items[0].version(), "2021-01-01T00:00:00Z");
+//! ```
+//!
+//! # Semantics
+//! - `date_added` is strictly increasing within the collection: a version added at
+//!   the same microsecond as the previous one gets the next microsecond.
+//! - A version is keyed by (id, version, spec version); adding one that is already
+//!   there changes nothing (versions are immutable, the first copy is kept).
+//! - Selection order: the walk's snapshot first (versions added after it are not
+//!   seen), then `match[spec_version]` (default: each object's latest spec version),
+//!   then `match[version]` among what remains (default: latest), then `match[id]` and
+//!   `match[type]`, and last `added_after` on the selected versions' `date_added`.
+//!   So with the default `last`, `added_after` returns the objects whose latest
+//!   version is new, which is what incremental synchronisation wants.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::backend::Page;
+use crate::query::{ObjectFilter, ObjectQuery, VersionSelector};
+use crate::resources::VersionRecord;
+use crate::stix::{InvalidObject, ObjectVersion, SpecVersion};
+use crate::timestamp::Timestamp;
+
+/// One collection's object versions, indexed for TAXII queries.
+///
+/// Queries cost time in proportion to the versions they step over from their
+/// starting point (binary search on `date_added`), not to the collection's size;
+/// `match[id]` and `match[type]` use their own indexes.
+#[derive(Debug, Clone, Default)]
+pub struct CollectionIndex {
+    /// Every version, in `date_added` order.
+    versions: Vec<ObjectVersion>,
+    /// Positions in `versions` of each id's versions, ascending.
+    by_id: HashMap<Arc<str>, Vec<usize>>,
+    /// Positions in `versions` of each type's versions, ascending.
+    by_type: HashMap<Arc<str>, Vec<usize>>,
+    spec_versions: BTreeSet<SpecVersion>,
+    last_added: Option<Timestamp>,
+}
+
+/// What [`CollectionIndex::insert`] did with a version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored as a new version, with this `date_added`.
+    Added(Timestamp),
+    /// The collection already holds this (id, version, spec version); nothing changed.
+    Duplicate,
+}
+
+impl CollectionIndex {
+    /// An empty collection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many versions are stored.
+    pub fn len(&self) -> usize {
+        self.versions.len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty()
+    }
+
+    /// The `date_added` of the most recently added version.
+    pub fn last_added(&self) -> Option<Timestamp> {
+        self.last_added
+    }
+
+    /// The spec versions of the stored objects, as the collection's `media_types`.
+    pub fn media_types(&self) -> Option<Vec<String>> {
+        (!self.spec_versions.is_empty()).then(|| self.spec_versions.iter().map(|v| v.media_type()).collect())
+    }
+
+    /// Every version of one object, in `date_added` order.
+    pub fn versions_of(&self, id: &str) -> impl Iterator<Item = &ObjectVersion> {
+        self.by_id.get(id).into_iter().flatten().map(|&i| &self.versions[i])
+    }
+
+    /// Parses a STIX object and inserts it (see [`insert`](Self::insert)).
+    pub fn insert_json(&mut self, json: Bytes, now: Timestamp) -> Result<Inserted, InvalidObject> {
+        Ok(self.insert(ObjectVersion::parse(json, now)?, now))
+    }
+
+    /// Inserts a version, giving it a `date_added` of `now`, or one microsecond after
+    /// the last one if that is not earlier than `now`. A version the collection holds
+    /// already is a [`Inserted::Duplicate`] and changes nothing.
+    pub fn insert(&mut self, version: ObjectVersion, now: Timestamp) -> Inserted {
+        if self.versions_of(version.id()).any(|v| v.same_version(&version)) {
+            return Inserted::Duplicate;
+        }
+        let date_added = match self.last_added {
+            Some(last) if last >= now => last.next(),
+            _ => now,
+        };
+        let version = version.with_date_added(date_added);
+        let position = self.versions.len();
+        let id: Arc<str> = Arc::from(version.id());
+        self.by_id.entry(id).or_default().push(position);
+        self.by_type.entry(Arc::from(version.object_type())).or_default().push(position);
+        self.spec_versions.insert(version.spec_version());
+        self.versions.push(version);
+        self.last_added = Some(date_added);
+        Inserted::Added(date_added)
+    }
+
+    /// Runs a query: one page of the selected versions in `date_added` order.
+    pub fn query(&self, query: &ObjectQuery) -> Page<ObjectVersion> {
+        self.select(query).map(|i| self.versions[i].clone())
+    }
+
+    /// Runs a query for manifest records (or, with `match[version]=all`, a version list).
+    pub fn manifest(&self, query: &ObjectQuery) -> Page<VersionRecord> {
+        self.select(query).map(|i| VersionRecord::from(&self.versions[i]))
+    }
+
+    /// The positions of one page of selected versions.
+    fn select(&self, query: &ObjectQuery) -> Page<usize> {
+        let filter = &query.filter;
+        let snapshot = match query.position {
+            Some(p) => p.snapshot,
+            None => self.last_added.unwrap_or(Timestamp::MIN),
+        };
+        let after = [filter.added_after, query.position.map(|p| p.after)].into_iter().flatten().max();
+        let candidates: Box<dyn Iterator<Item = usize> + '_> = match (&filter.ids, &filter.types) {
+            (Some(ids), _) => Box::new(self.merged(ids, &self.by_id, after)),
+            (None, Some(types)) => Box::new(self.merged(types, &self.by_type, after)),
+            (None, None) => {
+                let start = match after {
+                    Some(after) => self.versions.partition_point(|v| v.date_added() <= after),
+                    None => 0,
+                };
+                Box::new(start..self.versions.len())
+            }
+        };
+        let limit = query.limit;
+        let mut items = Vec::new();
+        let mut more = false;
+        for position in candidates {
+            let version = &self.versions[position];
+            if version.date_added() > snapshot {
+                break;
+            }
+            if !self.matches(version, filter, snapshot) {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(position);
+        }
+        Page { items, more, snapshot }
+    }
+
+    /// The positions listed under `keys` in `lists`, ascending, from the first one
+    /// added strictly after `after`.
+    fn merged<'a>(
+        &'a self,
+        keys: &[String],
+        lists: &'a HashMap<Arc<str>, Vec<usize>>,
+        after: Option<Timestamp>,
+    ) -> impl Iterator<Item = usize> + 'a {
+        let tails = keys
+            .iter()
+            .filter_map(|key| lists.get(key.as_str()))
+            .map(|positions| match after {
+                Some(after) => &positions[positions.partition_point(|&i| self.versions[i].date_added() <= after)..],
+                None => positions.as_slice(),
+            })
+            .collect();
+        merge_ascending(tails)
+    }
+
+    /// Whether `version` is selected by `filter` in the collection as of `snapshot`.
+    fn matches(&self, version: &ObjectVersion, filter: &ObjectFilter, snapshot: Timestamp) -> bool {
+        if filter.ids.as_ref().is_some_and(|ids| !ids.iter().any(|id| id == version.id())) {
+            return false;
+        }
+        if filter
+            .types
+            .as_ref()
+            .is_some_and(|types| !types.iter().any(|t| t == version.object_type()))
+        {
+            return false;
+        }
+        let visible = || self.versions_of(version.id()).filter(|v| v.date_added() <= snapshot);
+        let latest_spec = match filter.spec_versions {
+            Some(_) => None,
+            None => visible().map(ObjectVersion::spec_version).max(),
+        };
+        let spec_ok = |v: &ObjectVersion| match &filter.spec_versions {
+            Some(specs) => specs.contains(&v.spec_version()),
+            None => Some(v.spec_version()) == latest_spec,
+        };
+        if !spec_ok(version) {
+            return false;
+        }
+        match &filter.versions {
+            VersionSelector::All => {}
+            VersionSelector::Pick { first, last, at } => {
+                let instant = version.version_instant();
+                let candidates = || visible().filter(|v| spec_ok(v)).map(ObjectVersion::version_instant);
+                let picked = at.contains(&instant)
+                    || (*first && candidates().min() == Some(instant))
+                    || (*last && candidates().max() == Some(instant));
+                if !picked {
+                    return false;
+                }
+            }
+        }
+        filter.added_after.is_none_or(|after| version.date_added() > after)
+    }
+}
+
+/// Merges ascending position lists into one ascending sequence without repeats.
+fn merge_ascending(mut sources: Vec<&[usize]>) -> impl Iterator<Item = usize> + '_ {
+    let mut last = None;
+    std::iter::from_fn(move || {
+        loop {
+            let (k, &head) = sources
+                .iter()
+                .enumerate()
+                .filter_map(|(k, s)| s.first().map(|h| (k, h)))
+                .min_by_key(|&(_, h)| h)?;
+            sources[k] = &sources[k][1..];
+            if last != Some(head) {
+                last = Some(head);
+                return Some(head);
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cursor::Position;
+
+    const A: &str = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f";
+    const B: &str = "malware--31b940d4-6f7f-459a-80ea-9c1f17b5891b";
+
+    fn object(id: &str, modified: &str, spec: Option<&str>) -> Bytes {
+        let (t, _) = id.split_once("--").unwrap();
+        let spec = spec.map(|s| format!(r#","spec_version":"{s}""#)).unwrap_or_default();
+        Bytes::from(format!(
+            r#"{{"type":"{t}","id":"{id}"{spec},"created":"2019-01-01T00:00:00Z","modified":"{modified}"}}"#
+        ))
+    }
+
+    fn index(objects: &[(&str, &str, Option<&str>)]) -> CollectionIndex {
+        let mut index = CollectionIndex::new();
+        for (id, modified, spec) in objects {
+            index
+                .insert_json(object(id, modified, *spec), Timestamp::from_micros(1000))
+                .unwrap();
+        }
+        index
+    }
+
+    fn run(index: &CollectionIndex, filter: ObjectFilter, limit: usize) -> Vec<(String, String)> {
+        let page = index.query(&ObjectQuery {
+            filter,
+            limit,
+            position: None,
+        });
+        page.items.iter().map(|v| (v.id().to_owned(), v.version().to_owned())).collect()
+    }
+
+    fn pick(first: bool, last: bool) -> VersionSelector {
+        VersionSelector::Pick {
+            first,
+            last,
+            at: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn date_added_is_strictly_increasing_and_duplicates_add_nothing() {
+        let mut ix = index(&[(A, "2020-01-01T00:00:00Z", Some("2.1")), (B, "2020-01-01T00:00:00Z", Some("2.1"))]);
+        assert_eq!(
+            ix.insert_json(object(A, "2020-01-01T00:00:00.000Z", Some("2.1")), Timestamp::from_micros(0))
+                .unwrap(),
+            Inserted::Duplicate
+        );
+        assert_eq!(ix.len(), 2);
+        let dates: Vec<i64> = ix.versions.iter().map(|v| v.date_added().as_micros()).collect();
+        assert_eq!(dates, vec![1000, 1001]);
+    }
+
+    #[test]
+    fn selects_versions() {
+        let ix = index(&[
+            (A, "2020-01-01T00:00:00Z", Some("2.1")),
+            (B, "2020-01-01T00:00:00Z", Some("2.1")),
+            (A, "2022-01-01T00:00:00Z", Some("2.1")),
+            (A, "2021-01-01T00:00:00Z", Some("2.1")),
+        ]);
+        let f = |versions| ObjectFilter {
+            versions,
+            ..Default::default()
+        };
+        assert_eq!(
+            run(&ix, f(pick(false, true)), 10),
+            vec![(B.into(), "2020-01-01T00:00:00Z".into()), (A.into(), "2022-01-01T00:00:00Z".into())]
+        );
+        assert_eq!(
+            run(&ix, f(pick(true, false)), 10),
+            vec![(A.into(), "2020-01-01T00:00:00Z".into()), (B.into(), "2020-01-01T00:00:00Z".into())]
+        );
+        assert_eq!(run(&ix, f(VersionSelector::All), 10).len(), 4);
+        let at = crate::timestamp::parse_rfc3339("2021-01-01T00:00:00.000Z").unwrap();
+        assert_eq!(
+            run(
+                &ix,
+                f(VersionSelector::Pick {
+                    first: false,
+                    last: false,
+                    at: vec![at]
+                }),
+                10
+            ),
+            vec![(A.into(), "2021-01-01T00:00:00Z".into())]
+        );
+        assert_eq!(run(&ix, f(pick(true, true)), 10).len(), 3);
+    }
+
+    #[test]
+    fn defaults_to_each_objects_latest_spec_version() {
+        let ix = index(&[
+            (A, "2020-01-01T00:00:00Z", Some("2.1")),
+            (A, "2020-01-01T00:00:00Z", None),
+            (B, "2021-01-01T00:00:00Z", None),
+        ]);
+        let all = |specs| {
+            run(
+                &ix,
+                ObjectFilter {
+                    spec_versions: specs,
+                    ..Default::default()
+                },
+                10,
+            )
+        };
+        assert_eq!(all(None).len(), 2, "A in 2.1 and B in 2.0");
+        assert_eq!(
+            all(Some(vec![SpecVersion::V2_0])),
+            vec![(A.into(), "2020-01-01T00:00:00Z".into()), (B.into(), "2021-01-01T00:00:00Z".into())]
+        );
+        assert_eq!(all(Some(vec![SpecVersion::V2_1])), vec![(A.into(), "2020-01-01T00:00:00Z".into())]);
+    }
+
+    #[test]
+    fn filters_by_id_type_and_added_after() {
+        let ix = index(&[
+            (A, "2020-01-01T00:00:00Z", Some("2.1")),
+            (B, "2020-01-01T00:00:00Z", Some("2.1")),
+            (A, "2021-01-01T00:00:00Z", Some("2.1")),
+        ]);
+        let types = ObjectFilter {
+            types: Some(vec!["malware".into(), "tool".into()]),
+            ..Default::default()
+        };
+        assert_eq!(run(&ix, types, 10), vec![(B.into(), "2020-01-01T00:00:00Z".into())]);
+        let ids = ObjectFilter {
+            ids: Some(vec![A.into()]),
+            versions: VersionSelector::All,
+            ..Default::default()
+        };
+        assert_eq!(run(&ix, ids, 10).len(), 2);
+        // Latest versions added strictly after B's date_added: only A's second version.
+        let after = ObjectFilter {
+            added_after: Some(Timestamp::from_micros(1001)),
+            ..Default::default()
+        };
+        assert_eq!(run(&ix, after, 10), vec![(A.into(), "2021-01-01T00:00:00Z".into())]);
+        let after_all = ObjectFilter {
+            added_after: Some(Timestamp::from_micros(1002)),
+            ..Default::default()
+        };
+        assert!(run(&ix, after_all, 10).is_empty());
+    }
+
+    #[test]
+    fn pages_see_one_snapshot() {
+        let mut ix = index(&[(A, "2020-01-01T00:00:00Z", Some("2.1")), (B, "2020-01-01T00:00:00Z", Some("2.1"))]);
+        let first = ix.query(&ObjectQuery {
+            filter: ObjectFilter::default(),
+            limit: 1,
+            position: None,
+        });
+        assert!(first.more);
+        // A new version of A lands between pages: the walk still ends with B, once.
+        ix.insert_json(object(A, "2021-01-01T00:00:00Z", Some("2.1")), Timestamp::from_micros(5000))
+            .unwrap();
+        let position = Position {
+            snapshot: first.snapshot,
+            after: first.items[0].date_added(),
+        };
+        let second = ix.query(&ObjectQuery {
+            filter: ObjectFilter::default(),
+            limit: 1,
+            position: Some(position),
+        });
+        assert_eq!(second.items.iter().map(|v| v.id()).collect::<Vec<_>>(), vec![B]);
+        assert!(!second.more);
+    }
+
+    #[test]
+    fn merges_sources_without_repeats() {
+        let merged: Vec<usize> = merge_ascending(vec![&[1, 4, 9], &[2, 4, 10], &[]]).collect();
+        assert_eq!(merged, vec![1, 2, 4, 9, 10]);
+    }
+}

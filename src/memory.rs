@@ -1,0 +1,189 @@
+//! The in-memory backend (feature `memory`, on by default): collections held in
+//! process memory, loaded from STIX bundles.
+//!
+//! ```
+//! use tower_taxii::{CollectionInfo, MemoryBackend};
+//!
+//! let backend = MemoryBackend::new();
+//! backend.add_collection("api/v21", CollectionInfo::new("c1", "Demo"));
+//! let bundle = br#"{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d","objects":[
+//!   {"type":"identity","spec_version":"2.1","id":"identity--311b2d2d-f010-4473-83ec-1edf84858f4c",
+//!    "created":"2017-06-01T00:00:00.000Z","modified":"2017-06-01T00:00:00.000Z","name":"ACME"}]}"#;
+//! let report = backend.load_bundle("api/v21", "c1", bundle).unwrap();
+//! assert_eq!((report.added, report.duplicates), (1, 0));
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::backend::{BackendError, Page, Principal, StorageBackend};
+use crate::bundle::{BundleError, bundle_objects};
+use crate::index::{CollectionIndex, Inserted};
+use crate::query::ObjectQuery;
+use crate::resources::{CollectionInfo, Status, VersionRecord};
+use crate::stix::{InvalidObject, ObjectVersion};
+use crate::timestamp::Timestamp;
+
+/// A [`StorageBackend`] that keeps everything in memory.
+#[derive(Debug, Default)]
+pub struct MemoryBackend {
+    roots: RwLock<HashMap<String, Vec<Collection>>>,
+    statuses: RwLock<HashMap<(String, String), Status>>,
+}
+
+#[derive(Debug)]
+struct Collection {
+    info: CollectionInfo,
+    index: CollectionIndex,
+}
+
+/// What loading objects did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Versions stored anew.
+    pub added: usize,
+    /// Versions the collection already held (unchanged).
+    pub duplicates: usize,
+    /// Objects that could not be stored, with the reason.
+    pub rejected: Vec<InvalidObject>,
+}
+
+/// Why objects could not be loaded at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// No collection has that id in that API root.
+    NoSuchCollection(String),
+    /// The input is not a bundle.
+    Bundle(BundleError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::NoSuchCollection(id) => write!(f, "no collection {id:?}"),
+            LoadError::Bundle(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl MemoryBackend {
+    /// An empty backend.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a collection to an API root, or updates the description of the one with
+    /// the same id (keeping its objects). `can_read`/`can_write` in `info` apply to
+    /// every principal. Collections are listed in the order they were added.
+    pub fn add_collection(&self, api_root: &str, info: CollectionInfo) {
+        let mut roots = write(&self.roots);
+        let collections = roots.entry(api_root.to_owned()).or_default();
+        match collections.iter_mut().find(|c| c.info.id == info.id) {
+            Some(existing) => existing.info = info,
+            None => collections.push(Collection {
+                info,
+                index: CollectionIndex::new(),
+            }),
+        }
+    }
+
+    /// Loads every object of a STIX bundle into a collection (see [`insert_objects`](Self::insert_objects)).
+    pub fn load_bundle(&self, api_root: &str, collection: &str, json: &[u8]) -> Result<LoadReport, LoadError> {
+        let objects = bundle_objects(json).map_err(LoadError::Bundle)?;
+        self.insert_objects(api_root, collection, objects)
+    }
+
+    /// Stores objects (each one JSON object, kept byte-for-byte) in a collection, in
+    /// order. New (id, version, spec version) triples get strictly increasing
+    /// `date_added` values; ones already there are counted as duplicates and left
+    /// unchanged; invalid ones are reported and skipped.
+    pub fn insert_objects(
+        &self,
+        api_root: &str,
+        collection: &str,
+        objects: impl IntoIterator<Item = Bytes>,
+    ) -> Result<LoadReport, LoadError> {
+        let mut roots = write(&self.roots);
+        let target = roots
+            .get_mut(api_root)
+            .and_then(|cs| cs.iter_mut().find(|c| c.info.id == collection))
+            .ok_or_else(|| LoadError::NoSuchCollection(collection.to_owned()))?;
+        let mut report = LoadReport::default();
+        for json in objects {
+            match target.index.insert_json(json, Timestamp::now()) {
+                Ok(Inserted::Added(_)) => report.added += 1,
+                Ok(Inserted::Duplicate) => report.duplicates += 1,
+                Err(invalid) => report.rejected.push(invalid),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Keeps a status resource so that the status endpoint can serve it.
+    pub fn put_status(&self, api_root: &str, status: Status) {
+        write(&self.statuses).insert((api_root.to_owned(), status.id.clone()), status);
+    }
+
+    fn with_collection<T>(&self, api_root: &str, collection: &str, f: impl FnOnce(&CollectionIndex) -> T) -> Result<T, BackendError> {
+        let roots = read(&self.roots);
+        let found = roots.get(api_root).and_then(|cs| cs.iter().find(|c| c.info.id == collection));
+        match found {
+            Some(c) => Ok(f(&c.index)),
+            // The service resolved the collection just before; it can only be gone if it was removed meanwhile.
+            None => Ok(f(&CollectionIndex::new())),
+        }
+    }
+}
+
+#[async_trait]
+impl StorageBackend for MemoryBackend {
+    async fn collections(&self, api_root: &str, _principal: &Principal) -> Result<Vec<CollectionInfo>, BackendError> {
+        let roots = read(&self.roots);
+        let collections = roots.get(api_root).map(Vec::as_slice).unwrap_or_default();
+        Ok(collections
+            .iter()
+            .map(|c| CollectionInfo {
+                media_types: c.index.media_types(),
+                ..c.info.clone()
+            })
+            .collect())
+    }
+
+    async fn objects(
+        &self,
+        api_root: &str,
+        collection: &str,
+        query: &ObjectQuery,
+        _principal: &Principal,
+    ) -> Result<Page<ObjectVersion>, BackendError> {
+        self.with_collection(api_root, collection, |index| index.query(query))
+    }
+
+    async fn manifest(
+        &self,
+        api_root: &str,
+        collection: &str,
+        query: &ObjectQuery,
+        _principal: &Principal,
+    ) -> Result<Page<VersionRecord>, BackendError> {
+        self.with_collection(api_root, collection, |index| index.manifest(query))
+    }
+
+    async fn status(&self, api_root: &str, id: &str, _principal: &Principal) -> Result<Option<Status>, BackendError> {
+        Ok(read(&self.statuses).get(&(api_root.to_owned(), id.to_owned())).cloned())
+    }
+}

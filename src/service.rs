@@ -1,0 +1,506 @@
+//! [`TaxiiService`]: the tower `Service` that answers TAXII 2.1 requests.
+//!
+//! Each request goes through the same steps, each in its own module: route the path,
+//! check the method, negotiate the media type, parse the query, resolve the
+//! collection, make one backend call, write the response.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use tower_service::Service;
+
+use crate::backend::{BackendError, BackendErrorKind, Page, Principal, StorageBackend};
+use crate::body::TaxiiBody;
+use crate::cursor::{Cursor, Position};
+use crate::error::TaxiiError;
+use crate::negotiate::accepts_taxii;
+use crate::query::{self, ObjectQuery, Params, VersionSelector};
+use crate::resources::{ApiRoot, CollectionInfo, DiscoveryResource};
+use crate::response;
+use crate::route::{Endpoint, Route, root_segments, route};
+use crate::timestamp::Timestamp;
+
+/// The default number of items on a page when the request sends no `limit`.
+pub const DEFAULT_PAGE_SIZE: usize = 1000;
+/// The default cap on `limit`.
+pub const DEFAULT_MAX_PAGE_SIZE: usize = 10_000;
+
+/// A TAXII 2.1 server as a tower [`Service`].
+///
+/// Cheap to clone. Its error type is [`Infallible`]: every failure is a TAXII error
+/// response. Build one with [`TaxiiService::builder`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_taxii::{ApiRoot, CollectionInfo, MemoryBackend, TaxiiService};
+///
+/// let backend = Arc::new(MemoryBackend::new());
+/// backend.add_collection("api/v21", CollectionInfo::new("c1", "Demo"));
+/// let service = TaxiiService::builder(backend)
+///     .title("My TAXII server")
+///     .api_root("api/v21", ApiRoot::new("Demo root"))
+///     .build();
+/// // Mount it in axum: `Router::new().nest_service("/", service)` (see the README).
+/// # let _ = service;
+/// ```
+#[derive(Clone)]
+pub struct TaxiiService {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TaxiiService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaxiiService")
+            .field("title", &self.inner.title)
+            .field("api_roots", &self.inner.roots.iter().map(|r| &r.name).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+struct Inner {
+    backend: Arc<dyn StorageBackend>,
+    title: String,
+    description: Option<String>,
+    contact: Option<String>,
+    roots: Vec<RootConfig>,
+    root_segments: Vec<Vec<String>>,
+    default_root: Option<usize>,
+    base_url: Option<String>,
+    discovery: bool,
+    default_page_size: usize,
+    max_page_size: usize,
+    lenient_accept: bool,
+}
+
+struct RootConfig {
+    name: String,
+    info: ApiRoot,
+}
+
+/// Configures a [`TaxiiService`].
+pub struct TaxiiServiceBuilder {
+    backend: Arc<dyn StorageBackend>,
+    title: String,
+    description: Option<String>,
+    contact: Option<String>,
+    roots: Vec<RootConfig>,
+    default_root: Option<String>,
+    base_url: Option<String>,
+    discovery: bool,
+    default_page_size: usize,
+    max_page_size: usize,
+    lenient_accept: bool,
+}
+
+impl fmt::Debug for TaxiiServiceBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaxiiServiceBuilder")
+            .field("title", &self.title)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaxiiService {
+    /// Starts configuring a service over `backend`.
+    pub fn builder(backend: Arc<dyn StorageBackend>) -> TaxiiServiceBuilder {
+        TaxiiServiceBuilder {
+            backend,
+            title: "TAXII 2.1 server".to_owned(),
+            description: None,
+            contact: None,
+            roots: Vec::new(),
+            default_root: None,
+            base_url: None,
+            discovery: true,
+            default_page_size: DEFAULT_PAGE_SIZE,
+            max_page_size: DEFAULT_MAX_PAGE_SIZE,
+            lenient_accept: true,
+        }
+    }
+}
+
+impl TaxiiServiceBuilder {
+    /// The discovery resource's `title`.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = title.into();
+        self
+    }
+
+    /// The discovery resource's `description`.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// The discovery resource's `contact`.
+    pub fn contact(mut self, contact: impl Into<String>) -> Self {
+        self.contact = Some(contact.into());
+        self
+    }
+
+    /// Adds an API root served at `/{name}/` (e.g. `api/v21`; slashes around the name
+    /// are ignored). The first one added is the discovery `default` unless
+    /// [`default_api_root`](Self::default_api_root) says otherwise.
+    ///
+    /// # Panics
+    /// If `name` has no segments, is `taxii2` (the discovery path) or is added twice.
+    pub fn api_root(mut self, name: &str, info: ApiRoot) -> Self {
+        let segments = root_segments(name);
+        assert!(!segments.is_empty(), "an API root needs a non-empty name");
+        assert!(segments != ["taxii2"], "`taxii2` is the discovery path, not an API root name");
+        let name = segments.join("/");
+        assert!(self.roots.iter().all(|r| r.name != name), "API root {name:?} is added twice");
+        self.roots.push(RootConfig { name, info });
+        self
+    }
+
+    /// Which API root discovery names as `default`.
+    pub fn default_api_root(mut self, name: &str) -> Self {
+        self.default_root = Some(root_segments(name).join("/"));
+        self
+    }
+
+    /// The public URL the API roots are reachable under, such as
+    /// `https://cti.example.com/taxii` when the service is mounted at `/taxii`.
+    /// Discovery then lists absolute URLs (`https://cti.example.com/taxii/api/v21/`);
+    /// without it, it lists paths relative to the host root (`/api/v21/`).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Whether this service answers discovery at `/taxii2/` (default: yes). Turn it
+    /// off when another service serves discovery at the host root.
+    pub fn discovery(mut self, serve: bool) -> Self {
+        self.discovery = serve;
+        self
+    }
+
+    /// The page size when a request sends no `limit` (default 1000; at least 1).
+    pub fn default_page_size(mut self, size: usize) -> Self {
+        self.default_page_size = size.max(1);
+        self
+    }
+
+    /// The most items one page may hold, whatever `limit` asks (default 10000; at least 1).
+    pub fn max_page_size(mut self, size: usize) -> Self {
+        self.max_page_size = size.max(1);
+        self
+    }
+
+    /// Whether a missing `Accept` header and the wildcards `*/*` and `application/*`
+    /// are served (default: yes). When false they get 406.
+    pub fn lenient_accept(mut self, lenient: bool) -> Self {
+        self.lenient_accept = lenient;
+        self
+    }
+
+    /// Builds the service.
+    ///
+    /// # Panics
+    /// If [`default_api_root`](Self::default_api_root) names a root that was not added.
+    pub fn build(self) -> TaxiiService {
+        let default_root = match &self.default_root {
+            Some(name) => Some(
+                self.roots
+                    .iter()
+                    .position(|r| &r.name == name)
+                    .unwrap_or_else(|| panic!("the default API root {name:?} was not added")),
+            ),
+            None => (!self.roots.is_empty()).then_some(0),
+        };
+        let root_segments = self.roots.iter().map(|r| root_segments(&r.name)).collect();
+        TaxiiService {
+            inner: Arc::new(Inner {
+                backend: self.backend,
+                title: self.title,
+                description: self.description,
+                contact: self.contact,
+                roots: self.roots,
+                root_segments,
+                default_root,
+                base_url: self.base_url,
+                discovery: self.discovery,
+                default_page_size: self.default_page_size.min(self.max_page_size),
+                max_page_size: self.max_page_size,
+                lenient_accept: self.lenient_accept,
+            }),
+        }
+    }
+}
+
+/// The future of a [`TaxiiService`] response.
+pub struct ResponseFuture {
+    inner: Pin<Box<dyn Future<Output = Response<TaxiiBody>> + Send>>,
+}
+
+impl fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<Response<TaxiiBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx).map(Ok)
+    }
+}
+
+impl<B> Service<Request<B>> for TaxiiService
+where
+    B: Send + 'static,
+{
+    type Response = Response<TaxiiBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        let inner = Arc::clone(&self.inner);
+        let (parts, _body) = request.into_parts();
+        ResponseFuture {
+            inner: Box::pin(async move { inner.handle(parts).await.unwrap_or_else(TaxiiError::into_response) }),
+        }
+    }
+}
+
+/// What one request asks, once routed and checked.
+struct Call<'a> {
+    root: usize,
+    params: Params,
+    principal: &'a Principal,
+}
+
+impl Inner {
+    async fn handle(&self, parts: http::request::Parts) -> Result<Response<TaxiiBody>, TaxiiError> {
+        let Route { root, endpoint } = route(parts.uri.path(), &self.root_segments, self.discovery)
+            .ok_or_else(|| TaxiiError::not_found("no TAXII endpoint at this path"))?;
+        let methods = endpoint.methods();
+        if !methods.contains(&parts.method) {
+            return Ok(method_not_allowed(methods));
+        }
+        let accept = parts.headers.get(header::ACCEPT).map(|v| v.to_str().unwrap_or(""));
+        if !accepts_taxii(accept, self.lenient_accept) {
+            return Err(TaxiiError::not_acceptable());
+        }
+        let params = query::parse(parts.uri.query(), endpoint.allowed()).map_err(|e| TaxiiError::bad_request(e.0))?;
+        let anonymous = Principal::anonymous();
+        let principal = parts.extensions.get::<Principal>().unwrap_or(&anonymous);
+        let Some(root) = root else { return Ok(self.discovery_resource()) };
+        let call = Call { root, params, principal };
+        match endpoint {
+            Endpoint::Discovery => Ok(self.discovery_resource()),
+            Endpoint::ApiRoot => Ok(response::resource(&self.roots[root].info)),
+            Endpoint::Status(id) => match self
+                .backend
+                .status(self.root_name(&call), &id, principal)
+                .await
+                .map_err(backend_error)?
+            {
+                Some(status) => Ok(response::resource(&status)),
+                None => Err(TaxiiError::not_found(format!(
+                    "no status {id:?} in this API root (statuses expire)"
+                ))),
+            },
+            Endpoint::Collections => {
+                let collections = self
+                    .backend
+                    .collections(self.root_name(&call), principal)
+                    .await
+                    .map_err(backend_error)?;
+                Ok(response::resource(&Collections { collections }))
+            }
+            Endpoint::Collection(key) => Ok(response::resource(&self.collection(&call, &key).await?)),
+            Endpoint::Objects(key) => {
+                let collection = self.readable(&call, &key).await?;
+                let (query, digest) = self.object_query(&call, &collection, "objects", None)?;
+                let page = self
+                    .backend
+                    .objects(self.root_name(&call), &collection.id, &query, principal)
+                    .await
+                    .map_err(backend_error)?;
+                Ok(response::envelope(
+                    &page,
+                    self.next(&page, &query, digest, |o| o.date_added()).as_deref(),
+                ))
+            }
+            Endpoint::Manifest(key) => {
+                let collection = self.readable(&call, &key).await?;
+                let (query, digest) = self.object_query(&call, &collection, "manifest", None)?;
+                let page = self
+                    .backend
+                    .manifest(self.root_name(&call), &collection.id, &query, principal)
+                    .await
+                    .map_err(backend_error)?;
+                Ok(response::manifest(
+                    &page,
+                    self.next(&page, &query, digest, |r| r.date_added).as_deref(),
+                ))
+            }
+            Endpoint::Object(key, object) => {
+                let collection = self.readable(&call, &key).await?;
+                let (query, digest) = self.object_query(&call, &collection, "object", Some(&object))?;
+                let page = self
+                    .backend
+                    .objects(self.root_name(&call), &collection.id, &query, principal)
+                    .await
+                    .map_err(backend_error)?;
+                if page.items.is_empty() && is_first_unfiltered_page(&query) {
+                    return Err(TaxiiError::not_found(format!(
+                        "no object {object:?} matching the request in this collection"
+                    )));
+                }
+                Ok(response::envelope(
+                    &page,
+                    self.next(&page, &query, digest, |o| o.date_added()).as_deref(),
+                ))
+            }
+            Endpoint::Versions(key, object) => {
+                let collection = self.readable(&call, &key).await?;
+                let (mut query, digest) = self.object_query(&call, &collection, "versions", Some(&object))?;
+                query.filter.versions = VersionSelector::All;
+                let page = self
+                    .backend
+                    .manifest(self.root_name(&call), &collection.id, &query, principal)
+                    .await
+                    .map_err(backend_error)?;
+                if page.items.is_empty() && is_first_unfiltered_page(&query) {
+                    return Err(TaxiiError::not_found(format!("no object {object:?} in this collection")));
+                }
+                Ok(response::versions(
+                    &page,
+                    self.next(&page, &query, digest, |r| r.date_added).as_deref(),
+                ))
+            }
+        }
+    }
+
+    fn root_name(&self, call: &Call<'_>) -> &str {
+        &self.roots[call.root].name
+    }
+
+    fn discovery_resource(&self) -> Response<TaxiiBody> {
+        let url = |root: &RootConfig| match &self.base_url {
+            Some(base) => format!("{base}/{}/", root.name),
+            None => format!("/{}/", root.name),
+        };
+        response::resource(&DiscoveryResource {
+            title: &self.title,
+            description: self.description.as_deref(),
+            contact: self.contact.as_deref(),
+            default: self.default_root.map(|i| url(&self.roots[i])),
+            api_roots: self.roots.iter().map(url).collect(),
+        })
+    }
+
+    async fn collection(&self, call: &Call<'_>, key: &str) -> Result<CollectionInfo, TaxiiError> {
+        self.backend
+            .collection(self.root_name(call), key, call.principal)
+            .await
+            .map_err(backend_error)?
+            .ok_or_else(|| TaxiiError::not_found(format!("no collection {key:?} in this API root")))
+    }
+
+    /// The collection, if the principal may read it.
+    async fn readable(&self, call: &Call<'_>, key: &str) -> Result<CollectionInfo, TaxiiError> {
+        let collection = self.collection(call, key).await?;
+        if collection.can_read {
+            Ok(collection)
+        } else {
+            Err(TaxiiError::forbidden("you may not read this collection"))
+        }
+    }
+
+    /// The backend query for a content endpoint, and the digest its cursors carry:
+    /// the request's own filters within this root, collection, endpoint and object.
+    fn object_query(
+        &self,
+        call: &Call<'_>,
+        collection: &CollectionInfo,
+        kind: &str,
+        object: Option<&str>,
+    ) -> Result<(ObjectQuery, u64), TaxiiError> {
+        let mut filter = call.params.filter.clone();
+        if let Some(object) = object {
+            filter.ids = Some(vec![object.to_owned()]);
+        }
+        let digest = call
+            .params
+            .digest(&[self.root_name(call), &collection.id, kind, object.unwrap_or("")]);
+        let position = call.params.position(digest).map_err(|e| TaxiiError::bad_request(e.0))?;
+        let limit = match call.params.limit {
+            Some(limit) => usize::try_from(limit).unwrap_or(usize::MAX).min(self.max_page_size),
+            None => self.default_page_size,
+        };
+        Ok((ObjectQuery { filter, limit, position }, digest))
+    }
+
+    /// The `next` cursor for a page that has more after it.
+    fn next<T>(&self, page: &Page<T>, query: &ObjectQuery, digest: u64, date_added: impl Fn(&T) -> Timestamp) -> Option<String> {
+        if !page.more {
+            return None;
+        }
+        let after = page
+            .items
+            .last()
+            .map(date_added)
+            .or(query.position.map(|p| p.after))
+            .or(query.filter.added_after)
+            .unwrap_or(Timestamp::MIN);
+        let cursor = Cursor {
+            position: Position {
+                snapshot: page.snapshot.max(after),
+                after,
+            },
+            digest,
+        };
+        Some(cursor.encode())
+    }
+}
+
+/// The first page of an object or versions request with no `added_after`: when it is
+/// empty, the object (or the version asked for) does not exist here.
+fn is_first_unfiltered_page(query: &ObjectQuery) -> bool {
+    query.position.is_none() && query.filter.added_after.is_none()
+}
+
+#[derive(serde::Serialize)]
+struct Collections {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    collections: Vec<CollectionInfo>,
+}
+
+/// 405 with an `Allow` header listing the endpoint's methods.
+fn method_not_allowed(allowed: &[Method]) -> Response<TaxiiBody> {
+    let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+    let mut response = TaxiiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+        .description(format!("this endpoint answers {allow}"))
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}
+
+fn backend_error(error: BackendError) -> TaxiiError {
+    #[cfg(feature = "tracing")]
+    tracing::error!(error = %error, "TAXII storage backend failed");
+    match error.kind() {
+        BackendErrorKind::Unavailable => {
+            TaxiiError::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable").description("the store is unavailable; try again later")
+        }
+        BackendErrorKind::Internal => {
+            TaxiiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error").description("the store failed to answer")
+        }
+    }
+}
