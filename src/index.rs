@@ -18,8 +18,11 @@
 //! # Semantics
 //! - `date_added` is strictly increasing within the collection: a version added at
 //!   the same microsecond as the previous one gets the next microsecond.
-//! - A version is keyed by (id, version, spec version); adding one that is already
-//!   there changes nothing (versions are immutable, the first copy is kept).
+//! - A version is keyed by (id, version string, spec version); adding one that is
+//!   already there changes nothing (versions are immutable, the first copy is kept).
+//!   Versions are ordered by their instant, then by `date_added`, so `first` and
+//!   `last` pick one version even when two spellings name the same instant; a
+//!   `match[version]` timestamp matches every version at that instant.
 //! - Selection order: the walk's snapshot first (versions added after it are not
 //!   seen), then `match[spec_version]` (default: each object's latest spec version),
 //!   then `match[version]` among what remains (default: latest), then `match[id]` and
@@ -217,11 +220,13 @@ impl CollectionIndex {
         match &filter.versions {
             VersionSelector::All => {}
             VersionSelector::Pick { first, last, at } => {
-                let instant = version.version_instant();
-                let candidates = || visible().filter(|v| spec_ok(v)).map(ObjectVersion::version_instant);
-                let picked = at.contains(&instant)
-                    || (*first && candidates().min() == Some(instant))
-                    || (*last && candidates().max() == Some(instant));
+                // Versions order by their instant, then by date_added: two spellings of one
+                // instant (`…00Z`, `…00.000Z`) are two versions, and the later added is "later".
+                let key = |v: &ObjectVersion| (v.version_instant(), v.date_added());
+                let candidates = || visible().filter(|v| spec_ok(v)).map(key);
+                let picked = at.contains(&version.version_instant())
+                    || (*first && candidates().min() == Some(key(version)))
+                    || (*last && candidates().max() == Some(key(version)));
                 if !picked {
                     return false;
                 }
@@ -297,7 +302,7 @@ mod tests {
     fn date_added_is_strictly_increasing_and_duplicates_add_nothing() {
         let mut ix = index(&[(A, "2020-01-01T00:00:00Z", Some("2.1")), (B, "2020-01-01T00:00:00Z", Some("2.1"))]);
         assert_eq!(
-            ix.insert_json(object(A, "2020-01-01T00:00:00.000Z", Some("2.1")), Timestamp::from_micros(0))
+            ix.insert_json(object(A, "2020-01-01T00:00:00Z", Some("2.1")), Timestamp::from_micros(0))
                 .unwrap(),
             Inserted::Duplicate
         );
@@ -341,6 +346,37 @@ mod tests {
             vec![(A.into(), "2021-01-01T00:00:00Z".into())]
         );
         assert_eq!(run(&ix, f(pick(true, true)), 10).len(), 3);
+    }
+
+    #[test]
+    fn two_spellings_of_one_instant_are_two_versions_ordered_by_date_added() {
+        let ix = index(&[
+            (A, "2020-01-01T00:00:00Z", Some("2.1")),
+            (A, "2020-01-01T00:00:00.000Z", Some("2.1")),
+        ]);
+        let f = |versions| ObjectFilter {
+            versions,
+            ..Default::default()
+        };
+        assert_eq!(
+            run(&ix, f(pick(false, true)), 10),
+            vec![(A.into(), "2020-01-01T00:00:00.000Z".into())]
+        );
+        assert_eq!(run(&ix, f(pick(true, false)), 10), vec![(A.into(), "2020-01-01T00:00:00Z".into())]);
+        let at = crate::timestamp::parse_rfc3339("2020-01-01T00:00:00.0Z").unwrap();
+        assert_eq!(
+            run(
+                &ix,
+                f(VersionSelector::Pick {
+                    first: false,
+                    last: false,
+                    at: vec![at]
+                }),
+                10
+            )
+            .len(),
+            2
+        );
     }
 
     #[test]

@@ -68,3 +68,8 @@ pub use response::{DATE_ADDED_FIRST, DATE_ADDED_LAST};
 pub use service::{DEFAULT_MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE, ResponseFuture, TaxiiService, TaxiiServiceBuilder};
 pub use stix::{InvalidObject, ObjectVersion, SpecVersion, is_stix_type, is_uuid, split_stix_id};
 pub use timestamp::{Instant, Timestamp, TimestampError, parse_rfc3339};
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

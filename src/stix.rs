@@ -278,16 +278,15 @@ impl ObjectVersion {
     }
 
     /// Whether `other` is the same (id, version, spec version) as this one: the key
-    /// under which a collection stores a version. Unversioned copies of one id are
-    /// the same version whatever their date_added.
+    /// under which a collection stores a version. The version is compared as the
+    /// string TAXII reports (`2017-06-01T00:00:00Z` and `2017-06-01T00:00:00.000Z` are
+    /// two versions, as their bytes differ); unversioned copies of one id are the same
+    /// version whatever their date_added.
     pub fn same_version(&self, other: &ObjectVersion) -> bool {
         self.id == other.id
             && self.spec_version == other.spec_version
-            && (if self.versioned && other.versioned {
-                self.version_instant == other.version_instant
-            } else {
-                self.versioned == other.versioned
-            })
+            && self.versioned == other.versioned
+            && (!self.versioned || self.version == other.version)
     }
 }
 

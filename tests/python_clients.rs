@@ -1,0 +1,64 @@
+//! Conformance with the real Python TAXII clients (taxii2-client and stix2):
+//! starts the `serve` example on the MITRE ATT&CK ICS releases plus Mobile and
+//! runs `tests/python/check_attack.py` against it.
+//!
+//! Skipped (with a message) when the data, python3, the Python packages or the
+//! built example are missing; with `CI` set those cases fail instead.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{ServerGuard, attack_data_dir, example_binary, python3_runs, run_with_timeout, skip_or_fail};
+
+/// Loaded in this order: the ICS releases oldest first, then Mobile.
+const BUNDLES: &[&str] = &[
+    "ics-attack-8.0.json",
+    "ics-attack-10.0.json",
+    "ics-attack-12.0.json",
+    "ics-attack-15.0.json",
+    "ics-attack-17.1.json",
+    "ics-attack-18.1.json",
+    "mobile-attack-17.1.json",
+];
+
+#[test]
+fn taxii2client_and_stix2_against_attack_data() {
+    let data = attack_data_dir();
+    if let Some(missing) = BUNDLES.iter().find(|b| !data.join(b).is_file()) {
+        return skip_or_fail(&format!("ATT&CK bundle {} not found", data.join(missing).display()));
+    }
+    if !python3_runs("pass") {
+        return skip_or_fail("python3 is not available");
+    }
+    if !python3_runs("import taxii2client, stix2") {
+        return skip_or_fail("python3 cannot import taxii2client and stix2 (pip install taxii2-client stix2)");
+    }
+    let Some(serve) = example_binary("serve") else {
+        return skip_or_fail("the serve example is not built (run `cargo build --example serve`)");
+    };
+
+    let mut args = vec!["--listen".to_string(), "127.0.0.1:0".to_string()];
+    args.extend(BUNDLES.iter().map(|b| data.join(b).display().to_string()));
+    let server =
+        ServerGuard::start(&serve, &args, Duration::from_secs(120)).unwrap_or_else(|e| panic!("starting {}: {e}", serve.display()));
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_attack.py");
+    let out = run_with_timeout(
+        Command::new("python3").arg(&script).arg(&server.url).arg(&data),
+        Duration::from_secs(600),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", out.stdout);
+    eprintln!("{}", out.stderr);
+    assert!(
+        out.status.success(),
+        "check_attack.py failed ({}):\n{}\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+    drop(server);
+}
