@@ -1,7 +1,7 @@
 //! A TAXII 2.1 server on real data: loads STIX bundles into memory and serves them.
 //!
 //! ```text
-//! cargo run --release --example serve -- [--listen ADDR] [--page-size N] [--base-url URL] [ID=]BUNDLE...
+//! cargo run --release --example serve -- [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [ID=]BUNDLE...
 //! ```
 //!
 //! Discovery is at `/taxii2/` and the one API root at `/api/v21/`, as on MITRE's
@@ -9,7 +9,9 @@
 //! `x-mitre-collection` object names the collection (id, title, description), and a
 //! bundle without one goes into a collection named after the file. Bundles load in
 //! the order given, so several releases of one collection build its version history.
-//! With no bundle, a small generated demo collection is served.
+//! With no bundle (and no `--writable`), a small generated demo collection is served.
+//! `--writable ID[=TITLE]` (repeatable) makes a loaded collection writable, or
+//! creates an empty writable one, so clients can add and delete objects.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,9 +28,10 @@ struct Options {
     page_size: Option<usize>,
     base_url: Option<String>,
     bundles: Vec<(Option<String>, PathBuf)>,
+    writable: Vec<(String, Option<String>)>,
 }
 
-const USAGE: &str = "usage: serve [--listen ADDR] [--page-size N] [--base-url URL] [ID=]BUNDLE...";
+const USAGE: &str = "usage: serve [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [ID=]BUNDLE...";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
@@ -36,6 +39,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         page_size: None,
         base_url: None,
         bundles: Vec::new(),
+        writable: Vec::new(),
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -49,6 +53,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                 options.page_size = Some(n);
             }
             "--base-url" => options.base_url = Some(value("--base-url")?),
+            "--writable" => {
+                let spec = value("--writable")?;
+                let (id, title) = match spec.split_once('=') {
+                    Some((id, title)) => (id.to_owned(), Some(title.to_owned())),
+                    None => (spec, None),
+                };
+                if id.is_empty() {
+                    return Err("--writable needs a collection id".into());
+                }
+                options.writable.push((id, title));
+            }
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             bundle => options.bundles.push(match bundle.split_once('=') {
@@ -158,7 +173,7 @@ async fn main() -> ExitCode {
         }
     };
     let backend = Arc::new(MemoryBackend::new());
-    if options.bundles.is_empty() {
+    if options.bundles.is_empty() && options.writable.is_empty() {
         demo(&backend);
     }
     for (id, path) in &options.bundles {
@@ -166,6 +181,17 @@ async fn main() -> ExitCode {
             eprintln!("serve: {message}");
             return ExitCode::FAILURE;
         }
+    }
+    for (id, title) in &options.writable {
+        let info = match backend.collection_info(API_ROOT, id) {
+            Some(loaded) => CollectionInfo {
+                title: title.clone().unwrap_or(loaded.title.clone()),
+                ..loaded
+            },
+            None => CollectionInfo::new(id.as_str(), title.as_deref().unwrap_or(id)),
+        };
+        backend.add_collection(API_ROOT, info.access(true, true));
+        eprintln!("collection {id} is writable");
     }
     let mut builder = TaxiiService::builder(backend)
         .title("tower-taxii example server")

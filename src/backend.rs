@@ -7,7 +7,8 @@
 //! objects from some callers.
 //!
 //! Only [`collections`](StorageBackend::collections) and
-//! [`objects`](StorageBackend::objects) have no default: the rest derive from them.
+//! [`objects`](StorageBackend::objects) have no default: the other reads derive from
+//! them, and the writes answer "read-only", so a read-only backend is short.
 //!
 //! [`CollectionIndex`]: crate::CollectionIndex
 
@@ -16,9 +17,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::query::ObjectQuery;
+use crate::query::{ObjectQuery, VersionSelector};
 use crate::resources::{CollectionInfo, Status, VersionRecord};
-use crate::stix::ObjectVersion;
+use crate::stix::{ObjectVersion, SpecVersion};
 use crate::timestamp::Timestamp;
 
 /// Who is asking: put into the request extensions by the host's authentication
@@ -87,6 +88,8 @@ pub struct BackendError {
 pub enum BackendErrorKind {
     /// The store cannot be reached now; the client may retry (503).
     Unavailable,
+    /// The collection does not take writes (403).
+    ReadOnly,
     /// Anything else (500).
     Internal,
 }
@@ -97,6 +100,14 @@ impl BackendError {
         BackendError {
             kind: BackendErrorKind::Unavailable,
             message: message.into(),
+        }
+    }
+
+    /// The collection does not take writes (403): what the default write methods answer.
+    pub fn read_only() -> Self {
+        BackendError {
+            kind: BackendErrorKind::ReadOnly,
+            message: "this collection is read-only".into(),
         }
     }
 
@@ -173,5 +184,47 @@ pub trait StorageBackend: Send + Sync + 'static {
     async fn status(&self, api_root: &str, id: &str, principal: &Principal) -> Result<Option<Status>, BackendError> {
         let _ = (api_root, id, principal);
         Ok(None)
+    }
+
+    /// Stores the valid objects of an add-objects request.
+    ///
+    /// `status` arrives with its id, `request_timestamp`, `total_count` and the
+    /// `failures` the service found while validating; `objects` are the rest, in
+    /// envelope order, each with a provisional `date_added` (the request time) that
+    /// the backend replaces. The backend adds a `successes` entry for each object it
+    /// stored or already held (an exact duplicate is a success and adds nothing), a
+    /// `failures` entry for each it refused, or a `pendings` entry for each it will
+    /// finish later, keeps the status for the status endpoint, and returns it; the
+    /// service recomputes the counts from the lists. The default answers read-only.
+    async fn add_objects(
+        &self,
+        api_root: &str,
+        collection: &str,
+        objects: Vec<ObjectVersion>,
+        status: Status,
+        principal: &Principal,
+    ) -> Result<Status, BackendError> {
+        let _ = (api_root, collection, objects, status, principal);
+        Err(BackendError::read_only())
+    }
+
+    /// Deletes versions of one object and returns how many it removed (0 when none
+    /// matched: the service answers 404).
+    ///
+    /// Among the object's versions in `spec_versions` (every spec version when
+    /// `None`), `versions` picks which to delete, as `match[version]` does for reads.
+    /// Afterwards they are gone from every read of this collection; other collections
+    /// keep their copies. The default answers read-only.
+    async fn delete_object(
+        &self,
+        api_root: &str,
+        collection: &str,
+        object_id: &str,
+        versions: &VersionSelector,
+        spec_versions: Option<&[SpecVersion]>,
+        principal: &Principal,
+    ) -> Result<usize, BackendError> {
+        let _ = (api_root, collection, object_id, versions, spec_versions, principal);
+        Err(BackendError::read_only())
     }
 }

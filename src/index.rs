@@ -114,15 +114,52 @@ impl CollectionIndex {
             Some(last) if last >= now => last.next(),
             _ => now,
         };
-        let version = version.with_date_added(date_added);
-        let position = self.versions.len();
-        let id: Arc<str> = Arc::from(version.id());
-        self.by_id.entry(id).or_default().push(position);
-        self.by_type.entry(Arc::from(version.object_type())).or_default().push(position);
-        self.spec_versions.insert(version.spec_version());
-        self.versions.push(version);
+        self.versions.push(version.with_date_added(date_added));
+        self.index(self.versions.len() - 1);
         self.last_added = Some(date_added);
         Inserted::Added(date_added)
+    }
+
+    /// Adds the version at `position` to the id and type indexes.
+    fn index(&mut self, position: usize) {
+        let version = &self.versions[position];
+        let (id, object_type, spec) = (Arc::from(version.id()), Arc::from(version.object_type()), version.spec_version());
+        self.by_id.entry(id).or_default().push(position);
+        self.by_type.entry(object_type).or_default().push(position);
+        self.spec_versions.insert(spec);
+    }
+
+    /// Deletes versions of one object: among its versions in `spec_versions` (all
+    /// when `None`), those `versions` picks. Returns how many were removed.
+    /// `date_added` values of later additions stay above every earlier one.
+    pub fn delete(&mut self, id: &str, versions: &VersionSelector, spec_versions: Option<&[SpecVersion]>) -> usize {
+        let in_play = |v: &ObjectVersion| spec_versions.is_none_or(|specs| specs.contains(&v.spec_version()));
+        let doomed: Vec<usize> = match self.by_id.get(id) {
+            Some(positions) => positions
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let v = &self.versions[i];
+                    in_play(v) && picks(versions, v, || self.versions_of(id).filter(|c| in_play(c)))
+                })
+                .collect(),
+            None => return 0,
+        };
+        if doomed.is_empty() {
+            return 0;
+        }
+        self.versions = std::mem::take(&mut self.versions)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, v)| doomed.binary_search(&i).is_err().then_some(v))
+            .collect();
+        self.by_id.clear();
+        self.by_type.clear();
+        self.spec_versions.clear();
+        for position in 0..self.versions.len() {
+            self.index(position);
+        }
+        doomed.len()
     }
 
     /// Runs a query: one page of the selected versions in `date_added` order.
@@ -217,22 +254,29 @@ impl CollectionIndex {
         if !spec_ok(version) {
             return false;
         }
-        match &filter.versions {
-            VersionSelector::All => {}
-            VersionSelector::Pick { first, last, at } => {
-                // Versions order by their instant, then by date_added: two spellings of one
-                // instant (`…00Z`, `…00.000Z`) are two versions, and the later added is "later".
-                let key = |v: &ObjectVersion| (v.version_instant(), v.date_added());
-                let candidates = || visible().filter(|v| spec_ok(v)).map(key);
-                let picked = at.contains(&version.version_instant())
-                    || (*first && candidates().min() == Some(key(version)))
-                    || (*last && candidates().max() == Some(key(version)));
-                if !picked {
-                    return false;
-                }
-            }
+        if !picks(&filter.versions, version, || visible().filter(|v| spec_ok(v))) {
+            return false;
         }
         filter.added_after.is_none_or(|after| version.date_added() > after)
+    }
+}
+
+/// Whether `selector` picks `version` among `candidates` (the object's versions in play).
+///
+/// Versions order by their instant, then by date_added: two spellings of one instant
+/// (`…00Z`, `…00.000Z`) are two versions, and the one added later is the later one.
+fn picks<'a, I>(selector: &VersionSelector, version: &ObjectVersion, candidates: impl Fn() -> I) -> bool
+where
+    I: Iterator<Item = &'a ObjectVersion>,
+{
+    match selector {
+        VersionSelector::All => true,
+        VersionSelector::Pick { first, last, at } => {
+            let key = |v: &ObjectVersion| (v.version_instant(), v.date_added());
+            at.contains(&version.version_instant())
+                || (*first && candidates().map(key).min() == Some(key(version)))
+                || (*last && candidates().map(key).max() == Some(key(version)))
+        }
     }
 }
 
@@ -458,6 +502,34 @@ mod tests {
         });
         assert_eq!(second.items.iter().map(|v| v.id()).collect::<Vec<_>>(), vec![B]);
         assert!(!second.more);
+    }
+
+    #[test]
+    fn deletes_selected_versions_only() {
+        let mut ix = index(&[
+            (A, "2020-01-01T00:00:00Z", Some("2.1")),
+            (B, "2020-01-01T00:00:00Z", Some("2.1")),
+            (A, "2021-01-01T00:00:00Z", Some("2.1")),
+            (A, "2021-01-01T00:00:00Z", None),
+        ]);
+        assert_eq!(ix.delete(A, &pick(false, true), Some(&[SpecVersion::V2_1])), 1);
+        let all = ObjectFilter {
+            versions: VersionSelector::All,
+            spec_versions: Some(vec![SpecVersion::V2_0, SpecVersion::V2_1]),
+            ..Default::default()
+        };
+        assert_eq!(run(&ix, all.clone(), 10).len(), 3);
+        assert_eq!(ix.delete(A, &VersionSelector::All, None), 2);
+        assert_eq!(run(&ix, all.clone(), 10), vec![(B.into(), "2020-01-01T00:00:00Z".into())]);
+        assert_eq!(ix.delete(A, &VersionSelector::All, None), 0);
+        assert_eq!(ix.media_types(), Some(vec!["application/stix+json;version=2.1".to_owned()]));
+        // Later additions still get later date_added values.
+        let last = ix.last_added().unwrap();
+        assert_eq!(
+            ix.insert_json(object(A, "2022-01-01T00:00:00Z", None), Timestamp::from_micros(0))
+                .unwrap(),
+            Inserted::Added(last.next())
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //!
 //! let request = http::Request::get("/api/v21/collections/")
 //!     .header("accept", "application/taxii+json;version=2.1")
-//!     .body(())
+//!     .body(String::new())
 //!     .unwrap();
 //! let response = taxii.oneshot(request).await.unwrap();
 //! assert_eq!(response.status(), 200);
@@ -41,6 +41,7 @@ mod bundle;
 mod cursor;
 mod error;
 mod index;
+mod ingest;
 #[cfg(feature = "memory")]
 mod memory;
 mod negotiate;

@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -23,16 +24,31 @@ use bytes::Bytes;
 use crate::backend::{BackendError, Page, Principal, StorageBackend};
 use crate::bundle::{BundleError, bundle_objects};
 use crate::index::{CollectionIndex, Inserted};
-use crate::query::ObjectQuery;
-use crate::resources::{CollectionInfo, Status, VersionRecord};
-use crate::stix::{InvalidObject, ObjectVersion};
+use crate::query::{ObjectQuery, VersionSelector};
+use crate::resources::{CollectionInfo, Status, StatusDetail, VersionRecord};
+use crate::stix::{InvalidObject, ObjectVersion, SpecVersion};
 use crate::timestamp::Timestamp;
 
 /// A [`StorageBackend`] that keeps everything in memory.
-#[derive(Debug, Default)]
+///
+/// Collections are writable when added with `can_write` (see
+/// [`CollectionInfo::access`]); status resources are kept for
+/// [`status_ttl`](Self::status_ttl) (24 hours by default), then answer 404.
+#[derive(Debug)]
 pub struct MemoryBackend {
     roots: RwLock<HashMap<String, Vec<Collection>>>,
-    statuses: RwLock<HashMap<(String, String), Status>>,
+    statuses: RwLock<HashMap<(String, String), (Status, Instant)>>,
+    status_ttl: Duration,
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        MemoryBackend {
+            roots: RwLock::default(),
+            statuses: RwLock::default(),
+            status_ttl: Self::DEFAULT_STATUS_TTL,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -81,9 +97,27 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl MemoryBackend {
+    /// How long status resources are kept by default: 24 hours, as TAXII asks.
+    pub const DEFAULT_STATUS_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
     /// An empty backend.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets how long status resources are kept after their request.
+    pub fn status_ttl(mut self, ttl: Duration) -> Self {
+        self.status_ttl = ttl;
+        self
+    }
+
+    /// The collection with this id in this API root, as configured (`media_types` aside).
+    pub fn collection_info(&self, api_root: &str, id: &str) -> Option<CollectionInfo> {
+        read(&self.roots)
+            .get(api_root)?
+            .iter()
+            .find(|c| c.info.id == id)
+            .map(|c| c.info.clone())
     }
 
     /// Adds a collection to an API root, or updates the description of the one with
@@ -133,9 +167,13 @@ impl MemoryBackend {
         Ok(report)
     }
 
-    /// Keeps a status resource so that the status endpoint can serve it.
+    /// Keeps a status resource so that the status endpoint can serve it, and forgets
+    /// the ones older than the status TTL.
     pub fn put_status(&self, api_root: &str, status: Status) {
-        write(&self.statuses).insert((api_root.to_owned(), status.id.clone()), status);
+        let mut statuses = write(&self.statuses);
+        let ttl = self.status_ttl;
+        statuses.retain(|_, (_, stored)| stored.elapsed() <= ttl);
+        statuses.insert((api_root.to_owned(), status.id.clone()), (status, Instant::now()));
     }
 
     fn with_collection<T>(&self, api_root: &str, collection: &str, f: impl FnOnce(&CollectionIndex) -> T) -> Result<T, BackendError> {
@@ -184,6 +222,67 @@ impl StorageBackend for MemoryBackend {
     }
 
     async fn status(&self, api_root: &str, id: &str, _principal: &Principal) -> Result<Option<Status>, BackendError> {
-        Ok(read(&self.statuses).get(&(api_root.to_owned(), id.to_owned())).cloned())
+        let statuses = read(&self.statuses);
+        let found = statuses.get(&(api_root.to_owned(), id.to_owned()));
+        Ok(found
+            .filter(|(_, stored)| stored.elapsed() <= self.status_ttl)
+            .map(|(status, _)| status.clone()))
+    }
+
+    async fn add_objects(
+        &self,
+        api_root: &str,
+        collection: &str,
+        objects: Vec<ObjectVersion>,
+        mut status: Status,
+        _principal: &Principal,
+    ) -> Result<Status, BackendError> {
+        {
+            let mut roots = write(&self.roots);
+            let mut target = roots
+                .get_mut(api_root)
+                .and_then(|cs| cs.iter_mut().find(|c| c.info.id == collection));
+            for version in objects {
+                let Some(target) = target.as_deref_mut() else {
+                    let message = Some("the collection no longer exists".to_owned());
+                    status.failures.push(StatusDetail {
+                        id: version.id().to_owned(),
+                        version: version.version().to_owned(),
+                        message,
+                    });
+                    continue;
+                };
+                target.index.insert(version.clone(), Timestamp::now());
+                // The stored copy (new or already there) says which version this is.
+                let stored = target
+                    .index
+                    .versions_of(version.id())
+                    .find(|v| v.same_version(&version))
+                    .map(|v| v.version().to_owned());
+                status.successes.push(StatusDetail {
+                    id: version.id().to_owned(),
+                    version: stored.unwrap_or_default(),
+                    message: None,
+                });
+            }
+        }
+        self.put_status(api_root, status.clone());
+        Ok(status)
+    }
+
+    async fn delete_object(
+        &self,
+        api_root: &str,
+        collection: &str,
+        object_id: &str,
+        versions: &VersionSelector,
+        spec_versions: Option<&[SpecVersion]>,
+        _principal: &Principal,
+    ) -> Result<usize, BackendError> {
+        let mut roots = write(&self.roots);
+        let target = roots
+            .get_mut(api_root)
+            .and_then(|cs| cs.iter_mut().find(|c| c.info.id == collection));
+        Ok(target.map_or(0, |c| c.index.delete(object_id, versions, spec_versions)))
     }
 }

@@ -1,4 +1,5 @@
-//! Content negotiation: does the request's `Accept` name TAXII 2.1?
+//! Content negotiation: does the request's `Accept` (and, on POST, `Content-Type`)
+//! name TAXII 2.1?
 //!
 //! `application/taxii+json` is TAXII 2.1 with `version=2.1` or with no version (which
 //! means "the latest", §1.6.8). Accept lists may carry parameters and q-values; a
@@ -71,6 +72,13 @@ pub(crate) fn accepts_taxii(accept: Option<&str>, lenient: bool) -> bool {
     })
 }
 
+/// Whether a POST's `Content-Type` is TAXII 2.1 (parameters, case and spacing tolerated).
+pub(crate) fn is_taxii_content_type(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(parse_range)
+        .is_some_and(|range| classify(&range) == Match::Taxii)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +122,17 @@ mod tests {
         }
         assert!(accepts_taxii(None, true));
         assert!(!accepts_taxii(None, false));
+    }
+
+    #[test]
+    fn checks_content_type() {
+        assert!(is_taxii_content_type(Some("application/taxii+json;version=2.1")));
+        assert!(is_taxii_content_type(Some("application/taxii+json ; version=2.1 ")));
+        assert!(is_taxii_content_type(Some("Application/TAXII+JSON")));
+        assert!(!is_taxii_content_type(Some("application/json")));
+        assert!(!is_taxii_content_type(Some("application/taxii+json;version=2.0")));
+        assert!(!is_taxii_content_type(Some("*/*")));
+        assert!(!is_taxii_content_type(Some("")));
+        assert!(!is_taxii_content_type(None));
     }
 }

@@ -89,6 +89,8 @@ impl Allowed {
     const SPEC_VERSION: u8 = 64;
     /// Objects and manifest: all seven.
     pub(crate) const LISTING: Allowed = Allowed(127);
+    /// Delete: only the version selectors.
+    pub(crate) const DELETE: Allowed = Allowed(32 | 64);
     /// Get object: no `match[id]` or `match[type]`.
     pub(crate) const OBJECT: Allowed = Allowed(1 | 2 | 4 | 32 | 64);
     /// Versions: no `match[id]`, `match[type]` or `match[version]`.
@@ -115,6 +117,8 @@ pub(crate) struct Params {
     pub(crate) filter: ObjectFilter,
     pub(crate) limit: Option<u64>,
     pub(crate) next: Option<String>,
+    /// Whether `match[version]` was sent (DELETE's default differs from reads').
+    pub(crate) version_given: bool,
 }
 
 impl Params {
@@ -196,7 +200,10 @@ pub(crate) fn parse(raw: Option<&str>, allowed: Allowed) -> Result<Params, Query
             }
             Allowed::ID => params.filter.ids = Some(parse_list(name, &value, |v| split_stix_id(v).is_some(), "a STIX id (type--UUID)")?),
             Allowed::TYPE => params.filter.types = Some(parse_list(name, &value, is_stix_type, "a STIX type name")?),
-            Allowed::VERSION => params.filter.versions = parse_versions(&value)?,
+            Allowed::VERSION => {
+                params.filter.versions = parse_versions(&value)?;
+                params.version_given = true;
+            }
             _ => {
                 let specs = parse_list(name, &value, |v| v.parse::<SpecVersion>().is_ok(), "a spec version such as 2.1")?;
                 params.filter.spec_versions = Some(specs.iter().filter_map(|s| s.parse().ok()).collect());
@@ -356,6 +363,12 @@ mod tests {
     fn refuses_parameters_the_endpoint_does_not_allow() {
         assert!(err("match[id]=indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", Allowed::OBJECT).contains("not allowed"));
         assert!(err("match[version]=all", Allowed::VERSIONS).contains("not allowed"));
+        assert!(err("limit=5", Allowed::DELETE).contains("not allowed"));
+        assert!(
+            parse(Some("match[version]=last&match[spec_version]=2.1"), Allowed::DELETE)
+                .unwrap()
+                .version_given
+        );
         assert!(err("limit=5", Allowed::NONE).contains("not allowed"));
     }
 

@@ -25,15 +25,21 @@ pub(crate) enum Endpoint {
 impl Endpoint {
     /// The methods the endpoint answers.
     pub(crate) fn methods(&self) -> &'static [Method] {
-        &[Method::GET, Method::HEAD]
+        match self {
+            Endpoint::Objects(_) => &[Method::GET, Method::HEAD, Method::POST],
+            Endpoint::Object(..) => &[Method::GET, Method::HEAD, Method::DELETE],
+            _ => &[Method::GET, Method::HEAD],
+        }
     }
 
-    /// The URL parameters the endpoint allows.
-    pub(crate) fn allowed(&self) -> Allowed {
-        match self {
-            Endpoint::Manifest(_) | Endpoint::Objects(_) => Allowed::LISTING,
-            Endpoint::Object(..) => Allowed::OBJECT,
-            Endpoint::Versions(..) => Allowed::VERSIONS,
+    /// The URL parameters the endpoint allows with this method.
+    pub(crate) fn allowed(&self, method: &Method) -> Allowed {
+        match (self, method) {
+            (Endpoint::Objects(_), &Method::POST) => Allowed::NONE,
+            (Endpoint::Object(..), &Method::DELETE) => Allowed::DELETE,
+            (Endpoint::Manifest(_) | Endpoint::Objects(_), _) => Allowed::LISTING,
+            (Endpoint::Object(..), _) => Allowed::OBJECT,
+            (Endpoint::Versions(..), _) => Allowed::VERSIONS,
             _ => Allowed::NONE,
         }
     }

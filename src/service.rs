@@ -12,15 +12,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Body;
 use tower_service::Service;
 
 use crate::backend::{BackendError, BackendErrorKind, Page, Principal, StorageBackend};
 use crate::body::TaxiiBody;
 use crate::cursor::{Cursor, Position};
 use crate::error::TaxiiError;
-use crate::negotiate::accepts_taxii;
+use crate::ingest::{envelope_objects, new_status, read_body, settle, validate};
+use crate::negotiate::{accepts_taxii, is_taxii_content_type};
 use crate::query::{self, ObjectQuery, Params, VersionSelector};
-use crate::resources::{ApiRoot, CollectionInfo, DiscoveryResource};
+use crate::resources::{ApiRoot, CollectionInfo, DiscoveryResource, TAXII_MEDIA_TYPE};
 use crate::response;
 use crate::route::{Endpoint, Route, root_segments, route};
 use crate::timestamp::Timestamp;
@@ -255,7 +257,8 @@ impl Future for ResponseFuture {
 
 impl<B> Service<Request<B>> for TaxiiService
 where
-    B: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
 {
     type Response = Response<TaxiiBody>;
     type Error = Infallible;
@@ -267,9 +270,8 @@ where
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
         let inner = Arc::clone(&self.inner);
-        let (parts, _body) = request.into_parts();
         ResponseFuture {
-            inner: Box::pin(async move { inner.handle(parts).await.unwrap_or_else(TaxiiError::into_response) }),
+            inner: Box::pin(async move { inner.handle(request).await.unwrap_or_else(TaxiiError::into_response) }),
         }
     }
 }
@@ -282,37 +284,31 @@ struct Call<'a> {
 }
 
 impl Inner {
-    async fn handle(&self, parts: http::request::Parts) -> Result<Response<TaxiiBody>, TaxiiError> {
+    async fn handle<B: Body>(&self, request: Request<B>) -> Result<Response<TaxiiBody>, TaxiiError> {
+        let (parts, body) = request.into_parts();
         let Route { root, endpoint } = route(parts.uri.path(), &self.root_segments, self.discovery)
             .ok_or_else(|| TaxiiError::not_found("no TAXII endpoint at this path"))?;
         let methods = endpoint.methods();
         if !methods.contains(&parts.method) {
             return Ok(method_not_allowed(methods));
         }
-        let accept = parts.headers.get(header::ACCEPT).map(|v| v.to_str().unwrap_or(""));
-        if !accepts_taxii(accept, self.lenient_accept) {
+        if !accepts_taxii(header_text(&parts.headers, header::ACCEPT), self.lenient_accept) {
             return Err(TaxiiError::not_acceptable());
         }
-        let params = query::parse(parts.uri.query(), endpoint.allowed()).map_err(|e| TaxiiError::bad_request(e.0))?;
+        if parts.method == Method::POST && !is_taxii_content_type(header_text(&parts.headers, header::CONTENT_TYPE)) {
+            return Err(TaxiiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type")
+                .description(format!("send the envelope as Content-Type: {TAXII_MEDIA_TYPE}")));
+        }
+        let params = query::parse(parts.uri.query(), endpoint.allowed(&parts.method)).map_err(|e| TaxiiError::bad_request(e.0))?;
         let anonymous = Principal::anonymous();
         let principal = parts.extensions.get::<Principal>().unwrap_or(&anonymous);
         let Some(root) = root else { return Ok(self.discovery_resource()) };
         let call = Call { root, params, principal };
-        match endpoint {
-            Endpoint::Discovery => Ok(self.discovery_resource()),
-            Endpoint::ApiRoot => Ok(response::resource(&self.roots[root].info)),
-            Endpoint::Status(id) => match self
-                .backend
-                .status(self.root_name(&call), &id, principal)
-                .await
-                .map_err(backend_error)?
-            {
-                Some(status) => Ok(response::resource(&status)),
-                None => Err(TaxiiError::not_found(format!(
-                    "no status {id:?} in this API root (statuses expire)"
-                ))),
-            },
-            Endpoint::Collections => {
+        match (endpoint, parts.method) {
+            (Endpoint::Discovery, _) => Ok(self.discovery_resource()),
+            (Endpoint::ApiRoot, _) => Ok(response::resource(&self.roots[root].info)),
+            (Endpoint::Status(id), _) => self.status(&call, &id).await,
+            (Endpoint::Collections, _) => {
                 let collections = self
                     .backend
                     .collections(self.root_name(&call), principal)
@@ -320,69 +316,136 @@ impl Inner {
                     .map_err(backend_error)?;
                 Ok(response::resource(&Collections { collections }))
             }
-            Endpoint::Collection(key) => Ok(response::resource(&self.collection(&call, &key).await?)),
-            Endpoint::Objects(key) => {
-                let collection = self.readable(&call, &key).await?;
-                let (query, digest) = self.object_query(&call, &collection, "objects", None)?;
-                let page = self
-                    .backend
-                    .objects(self.root_name(&call), &collection.id, &query, principal)
-                    .await
-                    .map_err(backend_error)?;
-                Ok(response::envelope(
-                    &page,
-                    self.next(&page, &query, digest, |o| o.date_added()).as_deref(),
-                ))
-            }
-            Endpoint::Manifest(key) => {
-                let collection = self.readable(&call, &key).await?;
-                let (query, digest) = self.object_query(&call, &collection, "manifest", None)?;
-                let page = self
-                    .backend
-                    .manifest(self.root_name(&call), &collection.id, &query, principal)
-                    .await
-                    .map_err(backend_error)?;
-                Ok(response::manifest(
-                    &page,
-                    self.next(&page, &query, digest, |r| r.date_added).as_deref(),
-                ))
-            }
-            Endpoint::Object(key, object) => {
-                let collection = self.readable(&call, &key).await?;
-                let (query, digest) = self.object_query(&call, &collection, "object", Some(&object))?;
-                let page = self
-                    .backend
-                    .objects(self.root_name(&call), &collection.id, &query, principal)
-                    .await
-                    .map_err(backend_error)?;
-                if page.items.is_empty() && is_first_unfiltered_page(&query) {
-                    return Err(TaxiiError::not_found(format!(
-                        "no object {object:?} matching the request in this collection"
-                    )));
-                }
-                Ok(response::envelope(
-                    &page,
-                    self.next(&page, &query, digest, |o| o.date_added()).as_deref(),
-                ))
-            }
-            Endpoint::Versions(key, object) => {
-                let collection = self.readable(&call, &key).await?;
-                let (mut query, digest) = self.object_query(&call, &collection, "versions", Some(&object))?;
-                query.filter.versions = VersionSelector::All;
-                let page = self
-                    .backend
-                    .manifest(self.root_name(&call), &collection.id, &query, principal)
-                    .await
-                    .map_err(backend_error)?;
-                if page.items.is_empty() && is_first_unfiltered_page(&query) {
-                    return Err(TaxiiError::not_found(format!("no object {object:?} in this collection")));
-                }
-                Ok(response::versions(
-                    &page,
-                    self.next(&page, &query, digest, |r| r.date_added).as_deref(),
-                ))
+            (Endpoint::Collection(key), _) => Ok(response::resource(&self.collection(&call, &key).await?)),
+            (Endpoint::Objects(key), Method::POST) => self.add_objects(&call, &key, body).await,
+            (Endpoint::Objects(key), _) => self.objects(&call, &key, None).await,
+            (Endpoint::Manifest(key), _) => self.manifest(&call, &key).await,
+            (Endpoint::Object(key, object), Method::DELETE) => self.delete_object(&call, &key, &object).await,
+            (Endpoint::Object(key, object), _) => self.objects(&call, &key, Some(&object)).await,
+            (Endpoint::Versions(key, object), _) => self.versions(&call, &key, &object).await,
+        }
+    }
+
+    async fn status(&self, call: &Call<'_>, id: &str) -> Result<Response<TaxiiBody>, TaxiiError> {
+        match self
+            .backend
+            .status(self.root_name(call), id, call.principal)
+            .await
+            .map_err(backend_error)?
+        {
+            Some(status) => Ok(response::resource(&status)),
+            None => Err(TaxiiError::not_found(format!(
+                "no status {id:?} in this API root (statuses expire)"
+            ))),
+        }
+    }
+
+    /// Get objects, or with `object`, get one object's versions (§5.4, §5.6).
+    async fn objects(&self, call: &Call<'_>, key: &str, object: Option<&str>) -> Result<Response<TaxiiBody>, TaxiiError> {
+        let collection = self.readable(call, key).await?;
+        let kind = if object.is_some() { "object" } else { "objects" };
+        let (query, digest) = self.object_query(call, &collection, kind, object)?;
+        let page = self
+            .backend
+            .objects(self.root_name(call), &collection.id, &query, call.principal)
+            .await
+            .map_err(backend_error)?;
+        if let Some(object) = object {
+            if page.items.is_empty() && is_first_unfiltered_page(&query) {
+                return Err(TaxiiError::not_found(format!(
+                    "no object {object:?} matching the request in this collection"
+                )));
             }
         }
+        Ok(response::envelope(
+            &page,
+            next(&page, &query, digest, |o| o.date_added()).as_deref(),
+        ))
+    }
+
+    async fn manifest(&self, call: &Call<'_>, key: &str) -> Result<Response<TaxiiBody>, TaxiiError> {
+        let collection = self.readable(call, key).await?;
+        let (query, digest) = self.object_query(call, &collection, "manifest", None)?;
+        let page = self
+            .backend
+            .manifest(self.root_name(call), &collection.id, &query, call.principal)
+            .await
+            .map_err(backend_error)?;
+        Ok(response::manifest(&page, next(&page, &query, digest, |r| r.date_added).as_deref()))
+    }
+
+    async fn versions(&self, call: &Call<'_>, key: &str, object: &str) -> Result<Response<TaxiiBody>, TaxiiError> {
+        let collection = self.readable(call, key).await?;
+        let (mut query, digest) = self.object_query(call, &collection, "versions", Some(object))?;
+        query.filter.versions = VersionSelector::All;
+        let page = self
+            .backend
+            .manifest(self.root_name(call), &collection.id, &query, call.principal)
+            .await
+            .map_err(backend_error)?;
+        if page.items.is_empty() && is_first_unfiltered_page(&query) {
+            return Err(TaxiiError::not_found(format!("no object {object:?} in this collection")));
+        }
+        Ok(response::versions(&page, next(&page, &query, digest, |r| r.date_added).as_deref()))
+    }
+
+    /// Add objects (§5.5): 202 with a status resource.
+    async fn add_objects<B: Body>(&self, call: &Call<'_>, key: &str, body: B) -> Result<Response<TaxiiBody>, TaxiiError> {
+        let collection = self.collection(call, key).await?;
+        if !collection.can_write {
+            return Err(TaxiiError::forbidden("you may not add objects to this collection"));
+        }
+        let body = read_body(body, self.roots[call.root].info.max_content_length).await?;
+        let objects = envelope_objects(&body)?;
+        let received = Timestamp::now();
+        let mut status = new_status(received, objects.len());
+        let valid = validate(objects, received, &mut status);
+        let mut status = self
+            .backend
+            .add_objects(self.root_name(call), &collection.id, valid, status, call.principal)
+            .await
+            .map_err(backend_error)?;
+        settle(&mut status);
+        let mut response = response::resource(&status);
+        *response.status_mut() = StatusCode::ACCEPTED;
+        Ok(response)
+    }
+
+    /// Delete an object (§5.7): every version unless `match[version]` selects some.
+    async fn delete_object(&self, call: &Call<'_>, key: &str, object: &str) -> Result<Response<TaxiiBody>, TaxiiError> {
+        let collection = self.collection(call, key).await?;
+        match (collection.can_read, collection.can_write) {
+            (true, true) => {}
+            (false, false) => return Err(TaxiiError::not_found(format!("no collection {key:?} in this API root"))),
+            _ => {
+                return Err(TaxiiError::forbidden(
+                    "deleting needs both read and write access to this collection",
+                ));
+            }
+        }
+        let versions = if call.params.version_given {
+            call.params.filter.versions.clone()
+        } else {
+            VersionSelector::All
+        };
+        let removed = self
+            .backend
+            .delete_object(
+                self.root_name(call),
+                &collection.id,
+                object,
+                &versions,
+                call.params.filter.spec_versions.as_deref(),
+                call.principal,
+            )
+            .await
+            .map_err(backend_error)?;
+        if removed == 0 {
+            return Err(TaxiiError::not_found(format!(
+                "no object {object:?} matching the request in this collection"
+            )));
+        }
+        Ok(response::taxii(TaxiiBody::empty()))
     }
 
     fn root_name(&self, call: &Call<'_>) -> &str {
@@ -444,28 +507,28 @@ impl Inner {
         };
         Ok((ObjectQuery { filter, limit, position }, digest))
     }
+}
 
-    /// The `next` cursor for a page that has more after it.
-    fn next<T>(&self, page: &Page<T>, query: &ObjectQuery, digest: u64, date_added: impl Fn(&T) -> Timestamp) -> Option<String> {
-        if !page.more {
-            return None;
-        }
-        let after = page
-            .items
-            .last()
-            .map(date_added)
-            .or(query.position.map(|p| p.after))
-            .or(query.filter.added_after)
-            .unwrap_or(Timestamp::MIN);
-        let cursor = Cursor {
-            position: Position {
-                snapshot: page.snapshot.max(after),
-                after,
-            },
-            digest,
-        };
-        Some(cursor.encode())
+/// The `next` cursor for a page that has more after it.
+fn next<T>(page: &Page<T>, query: &ObjectQuery, digest: u64, date_added: impl Fn(&T) -> Timestamp) -> Option<String> {
+    if !page.more {
+        return None;
     }
+    let after = page
+        .items
+        .last()
+        .map(date_added)
+        .or(query.position.map(|p| p.after))
+        .or(query.filter.added_after)
+        .unwrap_or(Timestamp::MIN);
+    let cursor = Cursor {
+        position: Position {
+            snapshot: page.snapshot.max(after),
+            after,
+        },
+        digest,
+    };
+    Some(cursor.encode())
 }
 
 /// The first page of an object or versions request with no `added_after`: when it is
@@ -478,6 +541,11 @@ fn is_first_unfiltered_page(query: &ObjectQuery) -> bool {
 struct Collections {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     collections: Vec<CollectionInfo>,
+}
+
+/// A header's value as text; a value that is not visible ASCII reads as empty.
+fn header_text(headers: &http::HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or(""))
 }
 
 /// 405 with an `Allow` header listing the endpoint's methods.
@@ -499,6 +567,7 @@ fn backend_error(error: BackendError) -> TaxiiError {
         BackendErrorKind::Unavailable => {
             TaxiiError::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable").description("the store is unavailable; try again later")
         }
+        BackendErrorKind::ReadOnly => TaxiiError::forbidden("this collection is read-only"),
         BackendErrorKind::Internal => {
             TaxiiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error").description("the store failed to answer")
         }

@@ -1,0 +1,215 @@
+//! The add-objects request (§5.5): reading the body within `max_content_length`,
+//! telling a malformed body (400) from one that is not an envelope (422), and
+//! validating each object so that bad ones become `failures` while the good ones
+//! in the same envelope are stored.
+
+use std::borrow::Cow;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::pin::pin;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::StatusCode;
+use http_body::Body;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::TaxiiError;
+use crate::resources::{Status, StatusDetail, StatusState};
+use crate::stix::ObjectVersion;
+use crate::timestamp::Timestamp;
+
+/// Reads a request body, refusing with 413 as soon as it grows past `limit` octets
+/// (whatever `Content-Length` said, chunked bodies included).
+pub(crate) async fn read_body<B>(body: B, limit: u64) -> Result<Bytes, TaxiiError>
+where
+    B: Body,
+{
+    let too_large = || {
+        TaxiiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large")
+            .description(format!("the body exceeds this API root's max_content_length of {limit} octets"))
+    };
+    if body.size_hint().lower() > limit {
+        return Err(too_large());
+    }
+    let mut body = pin!(body);
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| TaxiiError::bad_request("the request body could not be read to its end"))?;
+        if let Ok(mut data) = frame.into_data() {
+            if (buf.len() + data.remaining()) as u64 > limit {
+                return Err(too_large());
+            }
+            while data.has_remaining() {
+                let chunk = data.chunk();
+                let n = chunk.len();
+                buf.put_slice(chunk);
+                data.advance(n);
+            }
+        }
+    }
+    Ok(buf.freeze())
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    objects: Option<&'a RawValue>,
+}
+
+/// The objects of a TAXII envelope, each as its exact bytes.
+///
+/// Not JSON: 400. JSON but not an envelope (a STIX bundle, no `objects`, `objects`
+/// not a non-empty list): 422.
+pub(crate) fn envelope_objects(body: &[u8]) -> Result<Vec<Bytes>, TaxiiError> {
+    let unprocessable = |why: &str| TaxiiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable entity").description(why.to_owned());
+    let raw: &RawValue =
+        serde_json::from_slice(body).map_err(|e| TaxiiError::bad_request(format!("the body is not well-formed JSON: {e}")))?;
+    let envelope: Envelope<'_> = serde_json::from_str(raw.get())
+        .map_err(|_| unprocessable("the body is not a TAXII envelope (a JSON object with an \"objects\" list)"))?;
+    if envelope.kind.as_deref() == Some("bundle") {
+        return Err(unprocessable(
+            "the body is a STIX bundle; TAXII 2.1 takes an envelope: {\"objects\": [...]}",
+        ));
+    }
+    let objects = envelope.objects.ok_or_else(|| unprocessable("the envelope has no \"objects\""))?;
+    let objects: Vec<&RawValue> = serde_json::from_str(objects.get()).map_err(|_| unprocessable("\"objects\" is not a list"))?;
+    if objects.is_empty() {
+        return Err(unprocessable("\"objects\" is empty (TAXII lists have at least one item)"));
+    }
+    Ok(objects.into_iter().map(|o| Bytes::copy_from_slice(o.get().as_bytes())).collect())
+}
+
+/// A new status for a request received at `received`, with every object pending.
+pub(crate) fn new_status(received: Timestamp, total: usize) -> Status {
+    Status {
+        id: random_uuid(),
+        status: StatusState::Pending,
+        request_timestamp: Some(received),
+        total_count: total as u64,
+        success_count: 0,
+        failure_count: 0,
+        pending_count: 0,
+        successes: Vec::new(),
+        failures: Vec::new(),
+        pendings: Vec::new(),
+    }
+}
+
+/// Validates each object; records the invalid ones in `status.failures` and returns the valid ones.
+pub(crate) fn validate(objects: Vec<Bytes>, received: Timestamp, status: &mut Status) -> Vec<ObjectVersion> {
+    let mut valid = Vec::with_capacity(objects.len());
+    for json in objects {
+        match ObjectVersion::parse(json.clone(), received) {
+            Ok(version) => valid.push(version),
+            Err(invalid) => {
+                let (id, version) = best_effort_identity(&json);
+                status.failures.push(StatusDetail {
+                    id: invalid.id.unwrap_or(id),
+                    version,
+                    message: Some(invalid.message),
+                });
+            }
+        }
+    }
+    valid
+}
+
+/// The `id` and `modified`/`created` of an object that failed validation, as far as
+/// they can be read, for its status entry.
+fn best_effort_identity(json: &[u8]) -> (String, String) {
+    let value: serde_json::Value = serde_json::from_slice(json).unwrap_or_default();
+    let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    (
+        text("id").unwrap_or_default(),
+        text("modified").or_else(|| text("created")).unwrap_or_default(),
+    )
+}
+
+/// Recomputes the counts and the state from the detail lists.
+pub(crate) fn settle(status: &mut Status) {
+    status.success_count = status.successes.len() as u64;
+    status.failure_count = status.failures.len() as u64;
+    status.pending_count = status.pendings.len() as u64;
+    status.status = if status.pendings.is_empty() {
+        StatusState::Complete
+    } else {
+        StatusState::Pending
+    };
+}
+
+/// A random (version 4) UUID, from the standard library's randomly keyed hasher.
+pub(crate) fn random_uuid() -> String {
+    let word = || RandomState::new().hash_one(Timestamp::now().as_micros());
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&word().to_le_bytes());
+    bytes[8..].copy_from_slice(&word().to_le_bytes());
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Full;
+
+    fn status_of(e: Result<Vec<Bytes>, TaxiiError>) -> u16 {
+        e.map(|_| 0).unwrap_or_else(|e| e.status().as_u16())
+    }
+
+    #[test]
+    fn tells_malformed_from_not_an_envelope() {
+        assert_eq!(status_of(envelope_objects(b"{\"objects\": [")), 400);
+        assert_eq!(status_of(envelope_objects(b"")), 400);
+        assert_eq!(status_of(envelope_objects(b"\xff")), 400);
+        assert_eq!(status_of(envelope_objects(b"[]")), 422);
+        assert_eq!(status_of(envelope_objects(b"{}")), 422);
+        assert_eq!(status_of(envelope_objects(b"{\"objects\": {}}")), 422);
+        assert_eq!(status_of(envelope_objects(b"{\"objects\": []}")), 422);
+        assert_eq!(status_of(envelope_objects(b"{\"type\":\"bundle\",\"objects\": [{}]}")), 422);
+        assert_eq!(
+            envelope_objects(b"{\"objects\": [ {\"a\" : 1} , 5 ]}").unwrap(),
+            vec![Bytes::from_static(b"{\"a\" : 1}"), Bytes::from_static(b"5")]
+        );
+    }
+
+    #[test]
+    fn uuids_are_version_4_and_differ() {
+        let a = random_uuid();
+        let b = random_uuid();
+        assert_ne!(a, b);
+        assert!(crate::stix::is_uuid(&a));
+        assert_eq!(&a[14..15], "4");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
+    }
+
+    #[tokio::test]
+    async fn stops_reading_past_the_limit() {
+        let ok = read_body(Full::new(Bytes::from_static(b"12345")), 5).await.unwrap();
+        assert_eq!(&ok[..], b"12345");
+        let e = read_body(Full::new(Bytes::from_static(b"123456")), 5).await.unwrap_err();
+        assert_eq!(e.status(), 413);
+        // A chunked body with no length: refused once it passes the limit, without reading the rest.
+        assert_eq!(read_body(Endless, 1000).await.unwrap_err().status(), 413);
+    }
+
+    /// A body that never ends and gives no size hint.
+    struct Endless;
+
+    impl Body for Endless {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(b"xx")))))
+        }
+    }
+}
