@@ -176,7 +176,7 @@ pub fn parse_rfc3339(s: &str) -> Option<Instant> {
     };
     let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
     // A leap second (:60) is folded onto the next second, as chrono does.
-    let days = i64::from(date.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days());
+    let days = date.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days();
     let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second) - offset_secs;
     Some(Instant { secs, nanos })
 }
