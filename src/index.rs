@@ -20,9 +20,10 @@
 //!   the same microsecond as the previous one gets the next microsecond.
 //! - A version is keyed by (id, version string, spec version); adding one that is
 //!   already there changes nothing (versions are immutable, the first copy is kept).
-//!   Versions are ordered by their instant, then by `date_added`, so `first` and
-//!   `last` pick one version even when two spellings name the same instant; a
-//!   `match[version]` timestamp matches every version at that instant.
+//!   Versions are ordered by their instant, then spec version, then `date_added`, so
+//!   `first` and `last` pick one version even when two spellings name the same
+//!   instant or one version is stored in STIX 2.0 and 2.1 form (`last` prefers 2.1);
+//!   a `match[version]` timestamp matches every version at that instant.
 //! - Selection order: the walk's snapshot first (versions added after it are not
 //!   seen), then `match[spec_version]` (default: each object's latest spec version),
 //!   then `match[version]` among what remains (default: latest), then `match[id]` and
@@ -263,8 +264,9 @@ impl CollectionIndex {
 
 /// Whether `selector` picks `version` among `candidates` (the object's versions in play).
 ///
-/// Versions order by their instant, then by date_added: two spellings of one instant
-/// (`…00Z`, `…00.000Z`) are two versions, and the one added later is the later one.
+/// Versions order by their instant, then by spec version, then by date_added: the
+/// STIX 2.1 form of a version is later than its 2.0 form, and of two spellings of one
+/// instant (`…00Z`, `…00.000Z`), which are two versions, the one added later is later.
 fn picks<'a, I>(selector: &VersionSelector, version: &ObjectVersion, candidates: impl Fn() -> I) -> bool
 where
     I: Iterator<Item = &'a ObjectVersion>,
@@ -272,7 +274,7 @@ where
     match selector {
         VersionSelector::All => true,
         VersionSelector::Pick { first, last, at } => {
-            let key = |v: &ObjectVersion| (v.version_instant(), v.date_added());
+            let key = |v: &ObjectVersion| (v.version_instant(), v.spec_version(), v.date_added());
             at.contains(&version.version_instant())
                 || (*first && candidates().map(key).min() == Some(key(version)))
                 || (*last && candidates().map(key).max() == Some(key(version)))

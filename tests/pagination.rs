@@ -629,8 +629,8 @@ fn model_select(stored: &[Stored], filter: &Filter) -> Vec<Item> {
                     Some(Versions::Pick { first, last, months }) => (*first, *last, months.clone()),
                     _ => (false, true, Vec::new()),
                 };
-                let key = |s: &Stored| (s.month, s.position);
-                let candidates: Vec<(u32, usize)> = stored.iter().filter(|s| s.id == v.id && spec_ok(s)).map(key).collect();
+                let key = |s: &Stored| (s.month, s.spec, s.position);
+                let candidates: Vec<(u32, &str, usize)> = stored.iter().filter(|s| s.id == v.id && spec_ok(s)).map(key).collect();
                 months.contains(&v.month)
                     || (first && candidates.iter().min() == Some(&key(v)))
                     || (last && candidates.iter().max() == Some(&key(v)))
