@@ -121,10 +121,11 @@ fn load(backend: &MemoryBackend, id: Option<&str>, path: &Path) -> Result<(), St
         .load_bundle(API_ROOT, &collection, &json)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     eprintln!(
-        "loaded {} into {collection}: {} new versions, {} duplicates, {} rejected ({} ms)",
+        "loaded {} into {collection}: {} new versions, {} duplicates ({} with other content; first copy kept), {} rejected ({} ms)",
         path.display(),
         report.added,
         report.duplicates,
+        report.conflicts,
         report.rejected.len(),
         started.elapsed().as_millis()
     );

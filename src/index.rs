@@ -65,7 +65,10 @@ pub enum Inserted {
     /// Stored as a new version, with this `date_added`.
     Added(Timestamp),
     /// The collection already holds this (id, version, spec version); nothing changed.
-    Duplicate,
+    Duplicate {
+        /// Whether the stored copy has the same bytes (false: republished with other content).
+        identical: bool,
+    },
 }
 
 impl CollectionIndex {
@@ -106,10 +109,12 @@ impl CollectionIndex {
 
     /// Inserts a version, giving it a `date_added` of `now`, or one microsecond after
     /// the last one if that is not earlier than `now`. A version the collection holds
-    /// already is a [`Inserted::Duplicate`] and changes nothing.
+    /// already is an [`Inserted::Duplicate`] and changes nothing.
     pub fn insert(&mut self, version: ObjectVersion, now: Timestamp) -> Inserted {
-        if self.versions_of(version.id()).any(|v| v.same_version(&version)) {
-            return Inserted::Duplicate;
+        if let Some(stored) = self.versions_of(version.id()).find(|v| v.same_version(&version)) {
+            return Inserted::Duplicate {
+                identical: stored.json() == version.json(),
+            };
         }
         let date_added = match self.last_added {
             Some(last) if last >= now => last.next(),
@@ -350,7 +355,7 @@ mod tests {
         assert_eq!(
             ix.insert_json(object(A, "2020-01-01T00:00:00Z", Some("2.1")), Timestamp::from_micros(0))
                 .unwrap(),
-            Inserted::Duplicate
+            Inserted::Duplicate { identical: true }
         );
         assert_eq!(ix.len(), 2);
         let dates: Vec<i64> = ix.versions.iter().map(|v| v.date_added().as_micros()).collect();

@@ -129,18 +129,6 @@ fn best_effort_identity(json: &[u8]) -> (String, String) {
     )
 }
 
-/// Recomputes the counts and the state from the detail lists.
-pub(crate) fn settle(status: &mut Status) {
-    status.success_count = status.successes.len() as u64;
-    status.failure_count = status.failures.len() as u64;
-    status.pending_count = status.pendings.len() as u64;
-    status.status = if status.pendings.is_empty() {
-        StatusState::Complete
-    } else {
-        StatusState::Pending
-    };
-}
-
 /// A random (version 4) UUID, from the standard library's randomly keyed hasher.
 pub(crate) fn random_uuid() -> String {
     let word = || RandomState::new().hash_one(Timestamp::now().as_micros());

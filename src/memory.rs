@@ -62,8 +62,12 @@ struct Collection {
 pub struct LoadReport {
     /// Versions stored anew.
     pub added: usize,
-    /// Versions the collection already held (unchanged).
+    /// Versions the collection already held (unchanged), the next field's included.
     pub duplicates: usize,
+    /// Of the duplicates, those whose JSON differed from the stored copy: the same
+    /// (id, version, spec version) republished with other content. The first copy is
+    /// kept, as versions are immutable.
+    pub conflicts: usize,
     /// Objects that could not be stored, with the reason.
     pub rejected: Vec<InvalidObject>,
 }
@@ -160,7 +164,10 @@ impl MemoryBackend {
         for json in objects {
             match target.index.insert_json(json, Timestamp::now()) {
                 Ok(Inserted::Added(_)) => report.added += 1,
-                Ok(Inserted::Duplicate) => report.duplicates += 1,
+                Ok(Inserted::Duplicate { identical }) => {
+                    report.duplicates += 1;
+                    report.conflicts += usize::from(!identical);
+                }
                 Err(invalid) => report.rejected.push(invalid),
             }
         }
@@ -266,6 +273,7 @@ impl StorageBackend for MemoryBackend {
                 });
             }
         }
+        status.settle();
         self.put_status(api_root, status.clone());
         Ok(status)
     }

@@ -210,3 +210,19 @@ pub struct Status {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pendings: Vec<StatusDetail>,
 }
+
+impl Status {
+    /// Recomputes the counts and the state from the detail lists, so that they agree
+    /// (`complete` exactly when nothing is pending). The service does this on every
+    /// status it returns; a backend should do it before it stores one.
+    pub fn settle(&mut self) {
+        self.success_count = self.successes.len() as u64;
+        self.failure_count = self.failures.len() as u64;
+        self.pending_count = self.pendings.len() as u64;
+        self.status = if self.pendings.is_empty() {
+            StatusState::Complete
+        } else {
+            StatusState::Pending
+        };
+    }
+}

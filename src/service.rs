@@ -19,7 +19,7 @@ use crate::backend::{BackendError, BackendErrorKind, Page, Principal, StorageBac
 use crate::body::TaxiiBody;
 use crate::cursor::{Cursor, Position};
 use crate::error::TaxiiError;
-use crate::ingest::{envelope_objects, new_status, read_body, settle, validate};
+use crate::ingest::{envelope_objects, new_status, read_body, validate};
 use crate::negotiate::{accepts_taxii, is_taxii_content_type};
 use crate::query::{self, ObjectQuery, Params, VersionSelector};
 use crate::resources::{ApiRoot, CollectionInfo, DiscoveryResource, TAXII_MEDIA_TYPE};
@@ -47,7 +47,7 @@ pub const DEFAULT_MAX_PAGE_SIZE: usize = 10_000;
 ///     .title("My TAXII server")
 ///     .api_root("api/v21", ApiRoot::new("Demo root"))
 ///     .build();
-/// // Mount it in axum: `Router::new().nest_service("/", service)` (see the README).
+/// // Mount it in axum: `Router::new().fallback_service(service)` (see the README).
 /// # let _ = service;
 /// ```
 #[derive(Clone)]
@@ -333,7 +333,10 @@ impl Inner {
             .await
             .map_err(backend_error)?
         {
-            Some(status) => Ok(response::resource(&status)),
+            Some(mut status) => {
+                status.settle();
+                Ok(response::resource(&status))
+            }
             None => Err(TaxiiError::not_found(format!(
                 "no status {id:?} in this API root (statuses expire)"
             ))),
@@ -405,7 +408,7 @@ impl Inner {
             .add_objects(self.root_name(call), &collection.id, valid, status, call.principal)
             .await
             .map_err(backend_error)?;
-        settle(&mut status);
+        status.settle();
         let mut response = response::resource(&status);
         *response.status_mut() = StatusCode::ACCEPTED;
         Ok(response)
