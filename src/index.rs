@@ -40,23 +40,50 @@ use crate::backend::Page;
 use crate::query::{ObjectFilter, ObjectQuery, VersionSelector};
 use crate::resources::VersionRecord;
 use crate::stix::{InvalidObject, ObjectVersion, SpecVersion};
-use crate::timestamp::Timestamp;
+use crate::timestamp::{Instant, Timestamp};
+
+/// What identifies a stored version: (id, version string, spec version). Unversioned
+/// objects have one version at most, so their version string is left empty here.
+type VersionKey = (Arc<str>, Arc<str>, SpecVersion);
+
+/// How versions of one object order for `first` and `last`.
+type Rank = (Instant, SpecVersion, Timestamp);
+
+fn rank(v: &ObjectVersion) -> Rank {
+    (v.version_instant(), v.spec_version(), v.date_added())
+}
+
+fn key(v: &ObjectVersion) -> VersionKey {
+    let version = if v.is_versioned() { Arc::from(v.version()) } else { Arc::from("") };
+    (Arc::from(v.id()), version, v.spec_version())
+}
 
 /// One collection's object versions, indexed for TAXII queries.
 ///
-/// Queries cost time in proportion to the versions they step over from their
-/// starting point (binary search on `date_added`), not to the collection's size;
-/// `match[id]` and `match[type]` use their own indexes.
+/// A query costs time in proportion to the versions it steps over from its starting
+/// point (found by binary search on `date_added`), not to the collection's size;
+/// `match[id]` and `match[type]` use their own indexes, and each object's version
+/// selection is worked out once per query however many versions it has.
 #[derive(Debug, Clone, Default)]
 pub struct CollectionIndex {
     /// Every version, in `date_added` order.
     versions: Vec<ObjectVersion>,
-    /// Positions in `versions` of each id's versions, ascending.
-    by_id: HashMap<Arc<str>, Vec<usize>>,
-    /// Positions in `versions` of each type's versions, ascending.
+    /// For each version, its object's slot in `objects`.
+    slots: Vec<usize>,
+    /// Each object's version positions, ascending.
+    objects: Vec<Vec<usize>>,
+    /// Each id's slot in `objects`.
+    by_id: HashMap<Arc<str>, usize>,
+    /// Positions of each type's versions, ascending.
     by_type: HashMap<Arc<str>, Vec<usize>>,
+    /// The position of every stored version, by its key.
+    keys: HashMap<VersionKey, usize>,
     spec_versions: BTreeSet<SpecVersion>,
     last_added: Option<Timestamp>,
+    /// How many per-object selections queries have worked out (tests check it stays
+    /// at one per object and query).
+    #[cfg(test)]
+    selections_worked_out: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// What [`CollectionIndex::insert`] did with a version.
@@ -69,6 +96,17 @@ pub enum Inserted {
         /// Whether the stored copy has the same bytes (false: republished with other content).
         identical: bool,
     },
+}
+
+/// What one query needs to know about one object's versions: worked out once per
+/// object and query, so an object with many versions costs no more per version.
+#[derive(Debug, Clone, Copy)]
+struct Selection {
+    /// The latest spec version among the visible versions (the default filter).
+    latest_spec: Option<SpecVersion>,
+    /// The earliest and latest visible version that passes the spec filter.
+    first: Option<Rank>,
+    last: Option<Rank>,
 }
 
 impl CollectionIndex {
@@ -99,7 +137,16 @@ impl CollectionIndex {
 
     /// Every version of one object, in `date_added` order.
     pub fn versions_of(&self, id: &str) -> impl Iterator<Item = &ObjectVersion> {
-        self.by_id.get(id).into_iter().flatten().map(|&i| &self.versions[i])
+        self.positions_of(id).iter().map(|&i| &self.versions[i])
+    }
+
+    fn positions_of(&self, id: &str) -> &[usize] {
+        self.by_id.get(id).map_or(&[], |&slot| self.objects[slot].as_slice())
+    }
+
+    /// The stored copy of this version (same id, version and spec version), if any.
+    pub fn stored(&self, version: &ObjectVersion) -> Option<&ObjectVersion> {
+        self.keys.get(&key(version)).map(|&i| &self.versions[i])
     }
 
     /// Parses a STIX object and inserts it (see [`insert`](Self::insert)).
@@ -111,7 +158,7 @@ impl CollectionIndex {
     /// the last one if that is not earlier than `now`. A version the collection holds
     /// already is an [`Inserted::Duplicate`] and changes nothing.
     pub fn insert(&mut self, version: ObjectVersion, now: Timestamp) -> Inserted {
-        if let Some(stored) = self.versions_of(version.id()).find(|v| v.same_version(&version)) {
+        if let Some(stored) = self.stored(&version) {
             return Inserted::Duplicate {
                 identical: stored.json() == version.json(),
             };
@@ -126,12 +173,27 @@ impl CollectionIndex {
         Inserted::Added(date_added)
     }
 
-    /// Adds the version at `position` to the id and type indexes.
+    /// Adds the version at `position` (the last one so far) to every index.
     fn index(&mut self, position: usize) {
         let version = &self.versions[position];
-        let (id, object_type, spec) = (Arc::from(version.id()), Arc::from(version.object_type()), version.spec_version());
-        self.by_id.entry(id).or_default().push(position);
+        let (id, object_type, spec, version_key) = (
+            Arc::from(version.id()),
+            Arc::from(version.object_type()),
+            version.spec_version(),
+            key(version),
+        );
+        let slot = match self.by_id.get(&id) {
+            Some(&slot) => slot,
+            None => {
+                self.objects.push(Vec::new());
+                self.by_id.insert(id, self.objects.len() - 1);
+                self.objects.len() - 1
+            }
+        };
+        self.objects[slot].push(position);
+        self.slots.push(slot);
         self.by_type.entry(object_type).or_default().push(position);
+        self.keys.insert(version_key, position);
         self.spec_versions.insert(spec);
     }
 
@@ -140,28 +202,32 @@ impl CollectionIndex {
     /// `date_added` values of later additions stay above every earlier one.
     pub fn delete(&mut self, id: &str, versions: &VersionSelector, spec_versions: Option<&[SpecVersion]>) -> usize {
         let in_play = |v: &ObjectVersion| spec_versions.is_none_or(|specs| specs.contains(&v.spec_version()));
-        let doomed: Vec<usize> = match self.by_id.get(id) {
-            Some(positions) => positions
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    let v = &self.versions[i];
-                    in_play(v) && picks(versions, v, || self.versions_of(id).filter(|c| in_play(c)))
-                })
-                .collect(),
-            None => return 0,
+        let positions = self.positions_of(id);
+        let ranks = positions.iter().map(|&i| &self.versions[i]).filter(|v| in_play(v)).map(rank);
+        let selection = Selection {
+            latest_spec: None,
+            first: ranks.clone().min(),
+            last: ranks.max(),
         };
+        let doomed: Vec<usize> = positions
+            .iter()
+            .copied()
+            .filter(|&i| in_play(&self.versions[i]) && picks(versions, &self.versions[i], &selection))
+            .collect();
         if doomed.is_empty() {
             return 0;
         }
-        self.versions = std::mem::take(&mut self.versions)
+        let kept: Vec<ObjectVersion> = std::mem::take(&mut self.versions)
             .into_iter()
             .enumerate()
             .filter_map(|(i, v)| doomed.binary_search(&i).is_err().then_some(v))
             .collect();
-        self.by_id.clear();
-        self.by_type.clear();
-        self.spec_versions.clear();
+        let last_added = self.last_added;
+        *self = CollectionIndex {
+            last_added,
+            ..CollectionIndex::default()
+        };
+        self.versions = kept;
         for position in 0..self.versions.len() {
             self.index(position);
         }
@@ -186,18 +252,30 @@ impl CollectionIndex {
             None => self.last_added.unwrap_or(Timestamp::MIN),
         };
         let after = [filter.added_after, query.position.map(|p| p.after)].into_iter().flatten().max();
+        let start = |positions: &[usize]| match after {
+            Some(after) => positions.partition_point(|&i| self.versions[i].date_added() <= after),
+            None => 0,
+        };
         let candidates: Box<dyn Iterator<Item = usize> + '_> = match (&filter.ids, &filter.types) {
-            (Some(ids), _) => Box::new(self.merged(ids, &self.by_id, after)),
-            (None, Some(types)) => Box::new(self.merged(types, &self.by_type, after)),
+            (Some(ids), _) => Box::new(merge_ascending(
+                ids.iter().map(|id| self.positions_of(id)).map(|p| &p[start(p)..]).collect(),
+            )),
+            (None, Some(types)) => Box::new(merge_ascending(
+                types
+                    .iter()
+                    .filter_map(|t| self.by_type.get(t.as_str()))
+                    .map(|p| &p[start(p)..])
+                    .collect(),
+            )),
             (None, None) => {
-                let start = match after {
+                let first = match after {
                     Some(after) => self.versions.partition_point(|v| v.date_added() <= after),
                     None => 0,
                 };
-                Box::new(start..self.versions.len())
+                Box::new(first..self.versions.len())
             }
         };
-        let limit = query.limit;
+        let mut selections: HashMap<usize, Selection> = HashMap::new();
         let mut items = Vec::new();
         let mut more = false;
         for position in candidates {
@@ -205,10 +283,18 @@ impl CollectionIndex {
             if version.date_added() > snapshot {
                 break;
             }
-            if !self.matches(version, filter, snapshot) {
+            if !self.passes_id_and_type(version, filter) {
                 continue;
             }
-            if items.len() == limit {
+            let slot = self.slots[position];
+            let selection = *selections.entry(slot).or_insert_with(|| self.selection(slot, filter, snapshot));
+            if !spec_passes(filter, &selection, version) || !picks(&filter.versions, version, &selection) {
+                continue;
+            }
+            if filter.added_after.is_some_and(|after| version.date_added() <= after) {
+                continue;
+            }
+            if items.len() == query.limit {
                 more = true;
                 break;
             }
@@ -217,72 +303,56 @@ impl CollectionIndex {
         Page { items, more, snapshot }
     }
 
-    /// The positions listed under `keys` in `lists`, ascending, from the first one
-    /// added strictly after `after`.
-    fn merged<'a>(
-        &'a self,
-        keys: &[String],
-        lists: &'a HashMap<Arc<str>, Vec<usize>>,
-        after: Option<Timestamp>,
-    ) -> impl Iterator<Item = usize> + 'a {
-        let tails = keys
-            .iter()
-            .filter_map(|key| lists.get(key.as_str()))
-            .map(|positions| match after {
-                Some(after) => &positions[positions.partition_point(|&i| self.versions[i].date_added() <= after)..],
-                None => positions.as_slice(),
-            })
-            .collect();
-        merge_ascending(tails)
+    fn passes_id_and_type(&self, version: &ObjectVersion, filter: &ObjectFilter) -> bool {
+        filter.ids.as_ref().is_none_or(|ids| ids.iter().any(|id| id == version.id()))
+            && filter
+                .types
+                .as_ref()
+                .is_none_or(|types| types.iter().any(|t| t == version.object_type()))
     }
 
-    /// Whether `version` is selected by `filter` in the collection as of `snapshot`.
-    fn matches(&self, version: &ObjectVersion, filter: &ObjectFilter, snapshot: Timestamp) -> bool {
-        if filter.ids.as_ref().is_some_and(|ids| !ids.iter().any(|id| id == version.id())) {
-            return false;
-        }
-        if filter
-            .types
-            .as_ref()
-            .is_some_and(|types| !types.iter().any(|t| t == version.object_type()))
-        {
-            return false;
-        }
-        let visible = || self.versions_of(version.id()).filter(|v| v.date_added() <= snapshot);
-        let latest_spec = match filter.spec_versions {
-            Some(_) => None,
-            None => visible().map(ObjectVersion::spec_version).max(),
+    /// Works out which of one object's versions are in play for a query: those
+    /// visible at the snapshot that pass the spec version filter.
+    fn selection(&self, slot: usize, filter: &ObjectFilter, snapshot: Timestamp) -> Selection {
+        #[cfg(test)]
+        self.selections_worked_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let positions = &self.objects[slot];
+        let visible = &positions[..positions.partition_point(|&i| self.versions[i].date_added() <= snapshot)];
+        let visible = || visible.iter().map(|&i| &self.versions[i]);
+        let latest_spec = visible().map(ObjectVersion::spec_version).max();
+        let in_play = Selection {
+            latest_spec,
+            first: None,
+            last: None,
         };
-        let spec_ok = |v: &ObjectVersion| match &filter.spec_versions {
-            Some(specs) => specs.contains(&v.spec_version()),
-            None => Some(v.spec_version()) == latest_spec,
-        };
-        if !spec_ok(version) {
-            return false;
+        let ranks = visible().filter(|v| spec_passes(filter, &in_play, v)).map(rank);
+        Selection {
+            latest_spec,
+            first: ranks.clone().min(),
+            last: ranks.max(),
         }
-        if !picks(&filter.versions, version, || visible().filter(|v| spec_ok(v))) {
-            return false;
-        }
-        filter.added_after.is_none_or(|after| version.date_added() > after)
     }
 }
 
-/// Whether `selector` picks `version` among `candidates` (the object's versions in play).
-///
-/// Versions order by their instant, then by spec version, then by date_added: the
-/// STIX 2.1 form of a version is later than its 2.0 form, and of two spellings of one
+/// Whether a version passes `match[spec_version]` (default: its object's latest).
+fn spec_passes(filter: &ObjectFilter, selection: &Selection, version: &ObjectVersion) -> bool {
+    match &filter.spec_versions {
+        Some(specs) => specs.contains(&version.spec_version()),
+        None => Some(version.spec_version()) == selection.latest_spec,
+    }
+}
+
+/// Whether `selector` picks `version`, given its object's earliest and latest
+/// versions in play. Versions order by instant, then spec version, then date_added:
+/// a version's STIX 2.1 form is later than its 2.0 form, and of two spellings of one
 /// instant (`…00Z`, `…00.000Z`), which are two versions, the one added later is later.
-fn picks<'a, I>(selector: &VersionSelector, version: &ObjectVersion, candidates: impl Fn() -> I) -> bool
-where
-    I: Iterator<Item = &'a ObjectVersion>,
-{
+fn picks(selector: &VersionSelector, version: &ObjectVersion, selection: &Selection) -> bool {
     match selector {
         VersionSelector::All => true,
         VersionSelector::Pick { first, last, at } => {
-            let key = |v: &ObjectVersion| (v.version_instant(), v.spec_version(), v.date_added());
             at.contains(&version.version_instant())
-                || (*first && candidates().map(key).min() == Some(key(version)))
-                || (*last && candidates().map(key).max() == Some(key(version)))
+                || (*first && selection.first == Some(rank(version)))
+                || (*last && selection.last == Some(rank(version)))
         }
     }
 }
@@ -537,6 +607,26 @@ mod tests {
                 .unwrap(),
             Inserted::Added(last.next())
         );
+    }
+
+    #[test]
+    fn each_objects_selection_is_worked_out_once_per_query() {
+        let modified: Vec<String> = (0..500).map(|i| format!("2020-01-01T00:{:02}:{:02}Z", i / 60, i % 60)).collect();
+        let mut objects: Vec<(&str, &str, Option<&str>)> = modified.iter().map(|m| (A, m.as_str(), Some("2.1"))).collect();
+        objects.push((B, "2020-01-01T00:00:00Z", Some("2.1")));
+        let ix = index(&objects);
+        for filter in [
+            ObjectFilter::default(),
+            ObjectFilter {
+                versions: pick(true, false),
+                ..Default::default()
+            },
+        ] {
+            ix.selections_worked_out.store(0, std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(run(&ix, filter, 10).len(), 2);
+            // 501 versions stepped over, two objects: two selections, not one per version.
+            assert_eq!(ix.selections_worked_out.load(std::sync::atomic::Ordering::Relaxed), 2);
+        }
     }
 
     #[test]
