@@ -39,6 +39,9 @@ struct Container<'a> {
 /// A bundle's own `spec_version` (which STIX 2.0 bundles carry) is ignored: each
 /// object's `spec_version` speaks for itself.
 pub fn bundle_objects(json: &[u8]) -> Result<Vec<Bytes>, BundleError> {
+    if json.trim_ascii_start().first() != Some(&b'{') {
+        return Err(BundleError("not a JSON bundle: the top level is not a JSON object".into()));
+    }
     let container: Container<'_> = serde_json::from_slice(json).map_err(|e| BundleError(format!("not a JSON bundle: {e}")))?;
     if let Some(kind) = &container.kind {
         if kind != "bundle" {
@@ -67,6 +70,7 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_bundle() {
         assert!(bundle_objects(b"[]").is_err());
+        assert!(bundle_objects(b"[null, [{\"type\":\"x\"}]]").is_err());
         assert!(bundle_objects(b"{\"type\":\"indicator\",\"objects\":[]}").is_err());
         assert!(bundle_objects(b"{\"objects\":{}}").is_err());
         assert!(bundle_objects(b"{\"objects\":[").is_err());

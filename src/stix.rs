@@ -169,6 +169,13 @@ impl ObjectVersion {
     /// else `created`, else (unversioned objects such as some observables) the
     /// `date_added` given here, which keeps it consistent for this server.
     pub fn parse(json: Bytes, date_added: Timestamp) -> Result<Self, InvalidObject> {
+        // serde would read a JSON array into the fields by position: only objects are STIX objects.
+        if json.trim_ascii_start().first() != Some(&b'{') {
+            return Err(InvalidObject {
+                id: None,
+                message: "not a JSON object".into(),
+            });
+        }
         let head: Head<'_> = serde_json::from_slice(&json).map_err(|e| InvalidObject {
             id: None,
             message: format!("not a JSON object with string properties: {e}"),
@@ -344,6 +351,10 @@ mod tests {
     fn rejects_what_taxii_cannot_serve() {
         let cases = [
             ("[]", "not a JSON object"),
+            (
+                r#"["indicator","indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","2.1",null,"2022-01-01T00:00:00Z"]"#,
+                "not a JSON object",
+            ),
             (r#"{"type":"indicator"}"#, "no \"id\""),
             (&format!(r#"{{"id":"{ID}"}}"#), "no \"type\""),
             (
