@@ -1,7 +1,7 @@
 //! A TAXII 2.1 server on real data: loads STIX bundles into memory and serves them.
 //!
 //! ```text
-//! cargo run --release --example serve -- [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [ID=]BUNDLE...
+//! cargo run --release --example serve -- [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [ID=]BUNDLE...
 //! ```
 //!
 //! Discovery is at `/taxii2/` and the one API root at `/api/v21/`, as on MITRE's
@@ -11,7 +11,9 @@
 //! the order given, so several releases of one collection build its version history.
 //! With no bundle (and no `--writable`), a small generated demo collection is served.
 //! `--writable ID[=TITLE]` (repeatable) makes a loaded collection writable, or
-//! creates an empty writable one, so clients can add and delete objects.
+//! creates an empty writable one, so clients can add and delete objects;
+//! `--accept-bundles` also takes STIX bundles as add-objects bodies (what `stix2`'s
+//! `TAXIICollectionSink` sends).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,9 +31,11 @@ struct Options {
     base_url: Option<String>,
     bundles: Vec<(Option<String>, PathBuf)>,
     writable: Vec<(String, Option<String>)>,
+    accept_bundles: bool,
 }
 
-const USAGE: &str = "usage: serve [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [ID=]BUNDLE...";
+const USAGE: &str =
+    "usage: serve [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [ID=]BUNDLE...";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
@@ -40,6 +44,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         base_url: None,
         bundles: Vec::new(),
         writable: Vec::new(),
+        accept_bundles: false,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -64,6 +69,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                 }
                 options.writable.push((id, title));
             }
+            "--accept-bundles" => options.accept_bundles = true,
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             bundle => options.bundles.push(match bundle.split_once('=') {
@@ -197,7 +203,8 @@ async fn main() -> ExitCode {
     let mut builder = TaxiiService::builder(backend)
         .title("tower-taxii example server")
         .description("STIX 2.1 and 2.0 collections served by tower-taxii")
-        .api_root(API_ROOT, ApiRoot::new("TAXII 2.1 API root"));
+        .api_root(API_ROOT, ApiRoot::new("TAXII 2.1 API root"))
+        .accept_bundles(options.accept_bundles);
     if let Some(n) = options.page_size {
         builder = builder.max_page_size(n);
     }

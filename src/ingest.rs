@@ -60,17 +60,31 @@ struct Envelope<'a> {
     objects: Option<&'a RawValue>,
 }
 
+/// What the add-objects endpoint accepts as a body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EnvelopeRules {
+    /// Whether a STIX bundle (`{"type":"bundle","objects":[...]}`) is taken like an envelope.
+    pub(crate) accept_bundles: bool,
+    /// The most objects one request may carry.
+    pub(crate) max_objects: usize,
+}
+
 /// The objects of a TAXII envelope, each as its exact bytes.
 ///
-/// Not JSON: 400. JSON but not an envelope (a STIX bundle, no `objects`, `objects`
-/// not a non-empty list): 422.
-pub(crate) fn envelope_objects(body: &[u8]) -> Result<Vec<Bytes>, TaxiiError> {
+/// Not JSON: 400. JSON but not an envelope (a STIX bundle unless accepted, no
+/// `objects`, `objects` not a non-empty list): 422. More objects than allowed: 413.
+pub(crate) fn envelope_objects(body: &[u8], rules: EnvelopeRules) -> Result<Vec<Bytes>, TaxiiError> {
     let unprocessable = |why: &str| TaxiiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable entity").description(why.to_owned());
     let raw: &RawValue =
         serde_json::from_slice(body).map_err(|e| TaxiiError::bad_request(format!("the body is not well-formed JSON: {e}")))?;
+    if !raw.get().starts_with('{') {
+        return Err(unprocessable(
+            "the body is not a TAXII envelope (a JSON object with an \"objects\" list)",
+        ));
+    }
     let envelope: Envelope<'_> = serde_json::from_str(raw.get())
         .map_err(|_| unprocessable("the body is not a TAXII envelope (a JSON object with an \"objects\" list)"))?;
-    if envelope.kind.as_deref() == Some("bundle") {
+    if envelope.kind.as_deref() == Some("bundle") && !rules.accept_bundles {
         return Err(unprocessable(
             "the body is a STIX bundle; TAXII 2.1 takes an envelope: {\"objects\": [...]}",
         ));
@@ -79,6 +93,15 @@ pub(crate) fn envelope_objects(body: &[u8]) -> Result<Vec<Bytes>, TaxiiError> {
     let objects: Vec<&RawValue> = serde_json::from_str(objects.get()).map_err(|_| unprocessable("\"objects\" is not a list"))?;
     if objects.is_empty() {
         return Err(unprocessable("\"objects\" is empty (TAXII lists have at least one item)"));
+    }
+    if objects.len() > rules.max_objects {
+        return Err(
+            TaxiiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large").description(format!(
+                "the envelope holds {} objects; this server takes at most {} per request",
+                objects.len(),
+                rules.max_objects
+            )),
+        );
     }
     Ok(objects.into_iter().map(|o| Bytes::copy_from_slice(o.get().as_bytes())).collect())
 }
@@ -146,22 +169,58 @@ mod tests {
     use super::*;
     use http_body_util::Full;
 
+    fn envelope_objects_strict(body: &[u8]) -> Result<Vec<Bytes>, TaxiiError> {
+        envelope_objects(
+            body,
+            EnvelopeRules {
+                accept_bundles: false,
+                max_objects: 100,
+            },
+        )
+    }
+
     fn status_of(e: Result<Vec<Bytes>, TaxiiError>) -> u16 {
         e.map(|_| 0).unwrap_or_else(|e| e.status().as_u16())
     }
 
+    const STRICT: EnvelopeRules = EnvelopeRules {
+        accept_bundles: false,
+        max_objects: 3,
+    };
+
+    #[test]
+    fn bundles_and_object_counts_follow_the_rules() {
+        let bundle = b"{\"type\":\"bundle\",\"id\":\"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d\",\"objects\": [{}]}";
+        assert_eq!(status_of(envelope_objects(bundle, STRICT)), 422);
+        assert_eq!(
+            envelope_objects(
+                bundle,
+                EnvelopeRules {
+                    accept_bundles: true,
+                    ..STRICT
+                }
+            )
+            .unwrap()
+            .len(),
+            1
+        );
+        assert_eq!(status_of(envelope_objects(b"{\"objects\": [1,2,3,4]}", STRICT)), 413);
+        assert_eq!(envelope_objects(b"{\"objects\": [1,2,3]}", STRICT).unwrap().len(), 3);
+    }
+
     #[test]
     fn tells_malformed_from_not_an_envelope() {
-        assert_eq!(status_of(envelope_objects(b"{\"objects\": [")), 400);
-        assert_eq!(status_of(envelope_objects(b"")), 400);
-        assert_eq!(status_of(envelope_objects(b"\xff")), 400);
-        assert_eq!(status_of(envelope_objects(b"[]")), 422);
-        assert_eq!(status_of(envelope_objects(b"{}")), 422);
-        assert_eq!(status_of(envelope_objects(b"{\"objects\": {}}")), 422);
-        assert_eq!(status_of(envelope_objects(b"{\"objects\": []}")), 422);
-        assert_eq!(status_of(envelope_objects(b"{\"type\":\"bundle\",\"objects\": [{}]}")), 422);
+        assert_eq!(status_of(envelope_objects_strict(b"{\"objects\": [")), 400);
+        assert_eq!(status_of(envelope_objects_strict(b"")), 400);
+        assert_eq!(status_of(envelope_objects_strict(b"\xff")), 400);
+        assert_eq!(status_of(envelope_objects_strict(b"[]")), 422);
+        assert_eq!(status_of(envelope_objects_strict(b"[null, {\"objects\": [{}]}]")), 422);
+        assert_eq!(status_of(envelope_objects_strict(b"{}")), 422);
+        assert_eq!(status_of(envelope_objects_strict(b"{\"objects\": {}}")), 422);
+        assert_eq!(status_of(envelope_objects_strict(b"{\"objects\": []}")), 422);
+        assert_eq!(status_of(envelope_objects_strict(b"{\"type\":\"bundle\",\"objects\": [{}]}")), 422);
         assert_eq!(
-            envelope_objects(b"{\"objects\": [ {\"a\" : 1} , 5 ]}").unwrap(),
+            envelope_objects_strict(b"{\"objects\": [ {\"a\" : 1} , 5 ]}").unwrap(),
             vec![Bytes::from_static(b"{\"a\" : 1}"), Bytes::from_static(b"5")]
         );
     }

@@ -66,7 +66,9 @@ pub use memory::{LoadError, LoadReport, MemoryBackend};
 pub use query::{ObjectFilter, ObjectQuery, VersionSelector};
 pub use resources::{ApiRoot, CollectionInfo, Status, StatusDetail, StatusState, TAXII_MEDIA_TYPE, VersionRecord};
 pub use response::{DATE_ADDED_FIRST, DATE_ADDED_LAST};
-pub use service::{DEFAULT_MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE, ResponseFuture, TaxiiService, TaxiiServiceBuilder};
+pub use service::{
+    DEFAULT_MAX_OBJECTS_PER_ENVELOPE, DEFAULT_MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE, ResponseFuture, TaxiiService, TaxiiServiceBuilder,
+};
 pub use stix::{InvalidObject, ObjectVersion, SpecVersion, is_stix_type, is_uuid, split_stix_id};
 pub use timestamp::{Instant, Timestamp, TimestampError, parse_rfc3339};
 

@@ -19,7 +19,7 @@ use crate::backend::{BackendError, BackendErrorKind, Page, Principal, StorageBac
 use crate::body::TaxiiBody;
 use crate::cursor::{Cursor, Position};
 use crate::error::TaxiiError;
-use crate::ingest::{envelope_objects, new_status, read_body, validate};
+use crate::ingest::{EnvelopeRules, envelope_objects, new_status, read_body, validate};
 use crate::negotiate::{accepts_taxii, is_taxii_content_type};
 use crate::query::{self, ObjectQuery, Params, VersionSelector};
 use crate::resources::{ApiRoot, CollectionInfo, DiscoveryResource, TAXII_MEDIA_TYPE};
@@ -31,6 +31,8 @@ use crate::timestamp::Timestamp;
 pub const DEFAULT_PAGE_SIZE: usize = 1000;
 /// The default cap on `limit`.
 pub const DEFAULT_MAX_PAGE_SIZE: usize = 10_000;
+/// The default cap on the objects of one add-objects request.
+pub const DEFAULT_MAX_OBJECTS_PER_ENVELOPE: usize = 10_000;
 
 /// A TAXII 2.1 server as a tower [`Service`].
 ///
@@ -77,6 +79,7 @@ struct Inner {
     default_page_size: usize,
     max_page_size: usize,
     lenient_accept: bool,
+    envelope: EnvelopeRules,
 }
 
 struct RootConfig {
@@ -97,6 +100,7 @@ pub struct TaxiiServiceBuilder {
     default_page_size: usize,
     max_page_size: usize,
     lenient_accept: bool,
+    envelope: EnvelopeRules,
 }
 
 impl fmt::Debug for TaxiiServiceBuilder {
@@ -122,6 +126,10 @@ impl TaxiiService {
             default_page_size: DEFAULT_PAGE_SIZE,
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
             lenient_accept: true,
+            envelope: EnvelopeRules {
+                accept_bundles: false,
+                max_objects: DEFAULT_MAX_OBJECTS_PER_ENVELOPE,
+            },
         }
     }
 }
@@ -202,6 +210,22 @@ impl TaxiiServiceBuilder {
         self
     }
 
+    /// Whether add-objects also takes a STIX bundle (`{"type":"bundle","objects":[...]}`)
+    /// as if it were an envelope (default: no, 422 as the standard's envelope rule
+    /// says). `stix2`'s `TAXIICollectionSink` posts bundles, so turn this on for it.
+    pub fn accept_bundles(mut self, accept: bool) -> Self {
+        self.envelope.accept_bundles = accept;
+        self
+    }
+
+    /// The most objects one add-objects request may carry (default 10000; at least
+    /// 1); more get 413. Together with `max_content_length` this bounds the memory a
+    /// request and its status resource take.
+    pub fn max_objects_per_envelope(mut self, max: usize) -> Self {
+        self.envelope.max_objects = max.max(1);
+        self
+    }
+
     /// Builds the service.
     ///
     /// # Panics
@@ -231,6 +255,7 @@ impl TaxiiServiceBuilder {
                 default_page_size: self.default_page_size.min(self.max_page_size),
                 max_page_size: self.max_page_size,
                 lenient_accept: self.lenient_accept,
+                envelope: self.envelope,
             }),
         }
     }
@@ -292,10 +317,13 @@ impl Inner {
         if !methods.contains(&parts.method) {
             return Ok(method_not_allowed(methods));
         }
-        if !accepts_taxii(header_text(&parts.headers, header::ACCEPT), self.lenient_accept) {
+        if !accepts_taxii(
+            parts.headers.get_all(header::ACCEPT).iter().map(HeaderValue::as_bytes),
+            self.lenient_accept,
+        ) {
             return Err(TaxiiError::not_acceptable());
         }
-        if parts.method == Method::POST && !is_taxii_content_type(header_text(&parts.headers, header::CONTENT_TYPE)) {
+        if parts.method == Method::POST && !is_taxii_content_type(parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes)) {
             return Err(TaxiiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type")
                 .description(format!("send the envelope as Content-Type: {TAXII_MEDIA_TYPE}")));
         }
@@ -399,7 +427,7 @@ impl Inner {
             return Err(TaxiiError::forbidden("you may not add objects to this collection"));
         }
         let body = read_body(body, self.roots[call.root].info.max_content_length).await?;
-        let objects = envelope_objects(&body)?;
+        let objects = envelope_objects(&body, self.envelope)?;
         let received = Timestamp::now();
         let mut status = new_status(received, objects.len());
         let valid = validate(objects, received, &mut status);
@@ -544,11 +572,6 @@ fn is_first_unfiltered_page(query: &ObjectQuery) -> bool {
 struct Collections {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     collections: Vec<CollectionInfo>,
-}
-
-/// A header's value as text; a value that is not visible ASCII reads as empty.
-fn header_text(headers: &http::HeaderMap, name: header::HeaderName) -> Option<&str> {
-    headers.get(name).map(|v| v.to_str().unwrap_or(""))
 }
 
 /// 405 with an `Allow` header listing the endpoint's methods.
