@@ -1,6 +1,7 @@
 //! Conformance with the real Python TAXII clients (taxii2-client and stix2):
 //! starts the `serve` example on the MITRE ATT&CK ICS releases plus Mobile and
-//! runs `tests/python/check_attack.py` against it.
+//! runs `tests/python/check_attack.py` against it; and the write path on an empty
+//! writable collection with `tests/python/check_write.py`.
 //!
 //! Skipped (with a message) when the data, python3, the Python packages or the
 //! built example are missing; with `CI` set those cases fail instead.
@@ -56,6 +57,57 @@ fn taxii2client_and_stix2_against_attack_data() {
     assert!(
         out.status.success(),
         "check_attack.py failed ({}):\n{}\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+    drop(server);
+}
+
+/// The collection `serve --writable` creates for the write check.
+const WRITABLE_ID: &str = "4b2c9f3e-8d1a-4e6f-9b7c-2a5d8e1f3c60";
+
+/// The write path with the real clients: starts `serve --accept-bundles --writable ID=Writable` (no
+/// bundles, so that one empty collection is all it serves) and runs
+/// `tests/python/check_write.py`, which posts ATT&CK objects from
+/// `ics-attack-18.1.json` and `stix2` objects, reads them back, and deletes.
+#[test]
+fn taxii2client_and_stix2_write_path() {
+    let data = attack_data_dir();
+    let bundle = data.join("ics-attack-18.1.json");
+    if !bundle.is_file() {
+        return skip_or_fail(&format!("ATT&CK bundle {} not found", bundle.display()));
+    }
+    if !python3_runs("pass") {
+        return skip_or_fail("python3 is not available");
+    }
+    if !python3_runs("import taxii2client, stix2") {
+        return skip_or_fail("python3 cannot import taxii2client and stix2 (pip install taxii2-client stix2)");
+    }
+    let Some(serve) = example_binary("serve") else {
+        return skip_or_fail("the serve example is not built (run `cargo build --example serve`)");
+    };
+
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--accept-bundles",
+        "--writable",
+        &format!("{WRITABLE_ID}=Writable"),
+    ];
+    let server = ServerGuard::start(&serve, args, Duration::from_secs(60)).unwrap_or_else(|e| panic!("starting {}: {e}", serve.display()));
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_write.py");
+    let out = run_with_timeout(
+        Command::new("python3").arg(&script).arg(&server.url).arg(&data),
+        Duration::from_secs(300),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", out.stdout);
+    eprintln!("{}", out.stderr);
+    assert!(
+        out.status.success(),
+        "check_write.py failed ({}):\n{}\n{}",
         out.status,
         out.stdout,
         out.stderr
