@@ -35,6 +35,8 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+mod access;
+pub mod auth;
 mod backend;
 mod body;
 mod bundle;
@@ -42,6 +44,7 @@ mod cursor;
 mod error;
 mod index;
 mod ingest;
+mod layer;
 #[cfg(feature = "memory")]
 mod memory;
 mod negotiate;
@@ -55,12 +58,14 @@ mod timestamp;
 
 pub use async_trait::async_trait;
 
+pub use access::{Access, AccessPolicy, OpenPolicy, StaticPolicy};
 pub use backend::{BackendError, BackendErrorKind, Page, Principal, StorageBackend};
 pub use body::TaxiiBody;
 pub use bundle::{BundleError, bundle_objects};
 pub use cursor::Position;
 pub use error::TaxiiError;
 pub use index::{CollectionIndex, Inserted};
+pub use layer::{TaxiiLayer, WithTaxii};
 #[cfg(feature = "memory")]
 pub use memory::{LoadError, LoadReport, MemoryBackend};
 pub use query::{ObjectFilter, ObjectQuery, VersionSelector};

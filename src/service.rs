@@ -15,6 +15,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use tower_service::Service;
 
+use crate::access::{Access, AccessPolicy, OpenPolicy};
 use crate::backend::{BackendError, BackendErrorKind, Page, Principal, StorageBackend};
 use crate::body::TaxiiBody;
 use crate::cursor::{Cursor, Position};
@@ -80,6 +81,7 @@ struct Inner {
     max_page_size: usize,
     lenient_accept: bool,
     envelope: EnvelopeRules,
+    policy: Arc<dyn AccessPolicy>,
 }
 
 struct RootConfig {
@@ -101,6 +103,7 @@ pub struct TaxiiServiceBuilder {
     max_page_size: usize,
     lenient_accept: bool,
     envelope: EnvelopeRules,
+    policy: Arc<dyn AccessPolicy>,
 }
 
 impl fmt::Debug for TaxiiServiceBuilder {
@@ -112,6 +115,12 @@ impl fmt::Debug for TaxiiServiceBuilder {
 }
 
 impl TaxiiService {
+    /// Whether `path` is one this service answers (discovery or under one of its API
+    /// roots), whoever asks; [`TaxiiLayer`](crate::TaxiiLayer) uses it to route.
+    pub fn handles(&self, path: &str) -> bool {
+        route(path, &self.inner.root_segments, self.inner.discovery).is_some()
+    }
+
     /// Starts configuring a service over `backend`.
     pub fn builder(backend: Arc<dyn StorageBackend>) -> TaxiiServiceBuilder {
         TaxiiServiceBuilder {
@@ -130,6 +139,7 @@ impl TaxiiService {
                 accept_bundles: false,
                 max_objects: DEFAULT_MAX_OBJECTS_PER_ENVELOPE,
             },
+            policy: Arc::new(OpenPolicy),
         }
     }
 }
@@ -226,6 +236,14 @@ impl TaxiiServiceBuilder {
         self
     }
 
+    /// Who may do what (default: [`OpenPolicy`], everyone gets what the backend
+    /// reports). The principal comes from the request extensions, where the host's
+    /// authentication layer puts it.
+    pub fn access_policy(mut self, policy: impl AccessPolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+
     /// Builds the service.
     ///
     /// # Panics
@@ -256,6 +274,7 @@ impl TaxiiServiceBuilder {
                 max_page_size: self.max_page_size,
                 lenient_accept: self.lenient_accept,
                 envelope: self.envelope,
+                policy: self.policy,
             }),
         }
     }
@@ -311,7 +330,11 @@ struct Call<'a> {
 impl Inner {
     async fn handle<B: Body>(&self, request: Request<B>) -> Result<Response<TaxiiBody>, TaxiiError> {
         let (parts, body) = request.into_parts();
+        let anonymous = Principal::anonymous();
+        let principal = parts.extensions.get::<Principal>().unwrap_or(&anonymous);
+        // An API root the principal may not use is answered like a path that does not exist.
         let Route { root, endpoint } = route(parts.uri.path(), &self.root_segments, self.discovery)
+            .filter(|r| r.root.is_none_or(|i| self.policy.api_root(principal, &self.roots[i].name)))
             .ok_or_else(|| TaxiiError::not_found("no TAXII endpoint at this path"))?;
         let methods = endpoint.methods();
         if !methods.contains(&parts.method) {
@@ -328,12 +351,12 @@ impl Inner {
                 .description(format!("send the envelope as Content-Type: {TAXII_MEDIA_TYPE}")));
         }
         let params = query::parse(parts.uri.query(), endpoint.allowed(&parts.method)).map_err(|e| TaxiiError::bad_request(e.0))?;
-        let anonymous = Principal::anonymous();
-        let principal = parts.extensions.get::<Principal>().unwrap_or(&anonymous);
-        let Some(root) = root else { return Ok(self.discovery_resource()) };
+        let Some(root) = root else {
+            return Ok(self.discovery_resource(principal));
+        };
         let call = Call { root, params, principal };
         match (endpoint, parts.method) {
-            (Endpoint::Discovery, _) => Ok(self.discovery_resource()),
+            (Endpoint::Discovery, _) => Ok(self.discovery_resource(principal)),
             (Endpoint::ApiRoot, _) => Ok(response::resource(&self.roots[root].info)),
             (Endpoint::Status(id), _) => self.status(&call, &id).await,
             (Endpoint::Collections, _) => {
@@ -342,6 +365,7 @@ impl Inner {
                     .collections(self.root_name(&call), principal)
                     .await
                     .map_err(backend_error)?;
+                let collections = collections.into_iter().filter_map(|c| self.as_seen_by(&call, c)).collect();
                 Ok(response::resource(&Collections { collections }))
             }
             (Endpoint::Collection(key), _) => Ok(response::resource(&self.collection(&call, &key).await?)),
@@ -445,14 +469,11 @@ impl Inner {
     /// Delete an object (§5.7): every version unless `match[version]` selects some.
     async fn delete_object(&self, call: &Call<'_>, key: &str, object: &str) -> Result<Response<TaxiiBody>, TaxiiError> {
         let collection = self.collection(call, key).await?;
-        match (collection.can_read, collection.can_write) {
-            (true, true) => {}
-            (false, false) => return Err(TaxiiError::not_found(format!("no collection {key:?} in this API root"))),
-            _ => {
-                return Err(TaxiiError::forbidden(
-                    "deleting needs both read and write access to this collection",
-                ));
-            }
+        // Hidden (neither) was a 404 already; one of the two is a 403 (§5.7).
+        if !(collection.can_read && collection.can_write) {
+            return Err(TaxiiError::forbidden(
+                "deleting needs both read and write access to this collection",
+            ));
         }
         let versions = if call.params.version_given {
             call.params.filter.versions.clone()
@@ -483,25 +504,48 @@ impl Inner {
         &self.roots[call.root].name
     }
 
-    fn discovery_resource(&self) -> Response<TaxiiBody> {
+    /// Discovery lists the API roots the principal may use.
+    fn discovery_resource(&self, principal: &Principal) -> Response<TaxiiBody> {
         let url = |root: &RootConfig| match &self.base_url {
             Some(base) => format!("{base}/{}/", root.name),
             None => format!("/{}/", root.name),
         };
+        let visible = |root: &&RootConfig| self.policy.api_root(principal, &root.name);
         response::resource(&DiscoveryResource {
             title: &self.title,
             description: self.description.as_deref(),
             contact: self.contact.as_deref(),
-            default: self.default_root.map(|i| url(&self.roots[i])),
-            api_roots: self.roots.iter().map(url).collect(),
+            default: self.default_root.map(|i| &self.roots[i]).filter(visible).map(url),
+            api_roots: self.roots.iter().filter(visible).map(url).collect(),
         })
     }
 
+    /// The collection as this principal sees it: `can_read`/`can_write` are the
+    /// policy's decision within what the backend allows; `None` when it may do neither.
+    fn as_seen_by(&self, call: &Call<'_>, collection: CollectionInfo) -> Option<CollectionInfo> {
+        let allowed = Access {
+            read: collection.can_read,
+            write: collection.can_write,
+        };
+        let access = self
+            .policy
+            .collection(call.principal, self.root_name(call), &collection)
+            .and(allowed);
+        access.is_visible().then(|| CollectionInfo {
+            can_read: access.read,
+            can_write: access.write,
+            ..collection
+        })
+    }
+
+    /// The collection as this principal sees it; one it may neither read nor write is
+    /// answered exactly like one that does not exist, before any of its data is touched.
     async fn collection(&self, call: &Call<'_>, key: &str) -> Result<CollectionInfo, TaxiiError> {
         self.backend
             .collection(self.root_name(call), key, call.principal)
             .await
             .map_err(backend_error)?
+            .and_then(|c| self.as_seen_by(call, c))
             .ok_or_else(|| TaxiiError::not_found(format!("no collection {key:?} in this API root")))
     }
 
