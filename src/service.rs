@@ -531,7 +531,7 @@ impl Inner {
             .policy
             .collection(call.principal, self.root_name(call), &collection)
             .and(allowed);
-        access.is_visible().then(|| CollectionInfo {
+        access.is_visible().then_some(CollectionInfo {
             can_read: access.read,
             can_write: access.write,
             ..collection
