@@ -1,7 +1,7 @@
 //! A TAXII 2.1 server on real data: loads STIX bundles into memory and serves them.
 //!
 //! ```text
-//! cargo run --release --example serve -- [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [ID=]BUNDLE...
+//! cargo run --release --example serve -- [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [--token TOKEN]... [ID=]BUNDLE...
 //! ```
 //!
 //! Discovery is at `/taxii2/` and the one API root at `/api/v21/`, as on MITRE's
@@ -13,7 +13,8 @@
 //! `--writable ID[=TITLE]` (repeatable) makes a loaded collection writable, or
 //! creates an empty writable one, so clients can add and delete objects;
 //! `--accept-bundles` also takes STIX bundles as add-objects bodies (what `stix2`'s
-//! `TAXIICollectionSink` sends).
+//! `TAXIICollectionSink` sends). `--token TOKEN` (repeatable) requires
+//! `Authorization: Bearer TOKEN` on every request (401 otherwise).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tower_taxii::{ApiRoot, CollectionInfo, MemoryBackend, TaxiiService, bundle_objects};
+#[path = "support/bearer.rs"]
+mod bearer;
+
+use tower_taxii::{ApiRoot, CollectionInfo, MemoryBackend, Principal, TaxiiService, bundle_objects};
 
 const API_ROOT: &str = "api/v21";
 
@@ -32,10 +36,10 @@ struct Options {
     bundles: Vec<(Option<String>, PathBuf)>,
     writable: Vec<(String, Option<String>)>,
     accept_bundles: bool,
+    tokens: Vec<String>,
 }
 
-const USAGE: &str =
-    "usage: serve [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [ID=]BUNDLE...";
+const USAGE: &str = "usage: serve [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [--token TOKEN]... [ID=]BUNDLE...";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
@@ -45,6 +49,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         bundles: Vec::new(),
         writable: Vec::new(),
         accept_bundles: false,
+        tokens: Vec::new(),
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -70,6 +75,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                 options.writable.push((id, title));
             }
             "--accept-bundles" => options.accept_bundles = true,
+            "--token" => {
+                let token = value("--token")?;
+                if token.is_empty() {
+                    return Err("--token needs a non-empty token".into());
+                }
+                options.tokens.push(token);
+            }
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             bundle => options.bundles.push(match bundle.split_once('=') {
@@ -211,7 +223,16 @@ async fn main() -> ExitCode {
     if let Some(url) = &options.base_url {
         builder = builder.base_url(url);
     }
-    let app = axum::Router::new().fallback_service(builder.build());
+    let mut app = axum::Router::new().fallback_service(builder.build());
+    if !options.tokens.is_empty() {
+        let holders = options
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(i, token)| (token.clone(), Principal::named(format!("token-{}", i + 1))));
+        app = app.layer(bearer::BearerTokens::new(holders).layer());
+        eprintln!("requests need one of the {} bearer token(s) given", options.tokens.len());
+    }
 
     let listener = match tokio::net::TcpListener::bind(options.listen).await {
         Ok(listener) => listener,
