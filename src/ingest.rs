@@ -17,14 +17,16 @@ use serde_json::value::RawValue;
 
 use crate::error::TaxiiError;
 use crate::resources::{Status, StatusDetail, StatusState};
+use crate::service::BoxError;
 use crate::stix::ObjectVersion;
 use crate::timestamp::Timestamp;
 
 /// Reads a request body, refusing with 413 as soon as it grows past `limit` octets
-/// (whatever `Content-Length` said, chunked bodies included).
+/// (whatever `Content-Length` said, chunked bodies included), or when a body limit
+/// layer in front of the service (tower-http's `RequestBodyLimitLayer`) cut it off.
 pub(crate) async fn read_body<B>(body: B, limit: u64) -> Result<Bytes, TaxiiError>
 where
-    B: Body,
+    B: Body<Error: Into<BoxError>>,
 {
     let too_large = || {
         TaxiiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large")
@@ -36,7 +38,13 @@ where
     let mut body = pin!(body);
     let mut buf = BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| TaxiiError::bad_request("the request body could not be read to its end"))?;
+        let frame = frame.map_err(|e| {
+            if is_length_limit(&*e.into()) {
+                too_large()
+            } else {
+                TaxiiError::bad_request("the request body could not be read to its end")
+            }
+        })?;
         if let Ok(mut data) = frame.into_data() {
             if (buf.len() + data.remaining()) as u64 > limit {
                 return Err(too_large());
@@ -50,6 +58,18 @@ where
         }
     }
     Ok(buf.freeze())
+}
+
+/// Whether a body error is, anywhere in its chain, a length limit being reached.
+fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 #[derive(Deserialize)]
@@ -243,6 +263,9 @@ mod tests {
         assert_eq!(e.status(), 413);
         // A chunked body with no length: refused once it passes the limit, without reading the rest.
         assert_eq!(read_body(Endless, 1000).await.unwrap_err().status(), 413);
+        // A body limit layer's error (http_body_util::Limited) is a 413 too.
+        let limited = http_body_util::Limited::new(Full::new(Bytes::from_static(b"123456")), 3);
+        assert_eq!(read_body(limited, 100).await.unwrap_err().status(), 413);
     }
 
     /// A body that never ends and gives no size hint.

@@ -1,5 +1,6 @@
 //! [`TaxiiLayer`]: TAXII in a tower stack without a router. Requests for TAXII
-//! paths (discovery and the configured API roots) go to the [`TaxiiService`];
+//! paths (discovery and the API roots the request's principal may use) go to the
+//! [`TaxiiService`];
 //! every other request passes through to the wrapped service unchanged.
 //!
 //! ```
@@ -31,7 +32,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::body::TaxiiBody;
-use crate::service::TaxiiService;
+use crate::service::{BoxError, TaxiiService};
 
 /// Serves TAXII paths with a [`TaxiiService`] in front of another service.
 #[derive(Debug, Clone)]
@@ -70,6 +71,7 @@ where
     S::Future: Send + 'static,
     B: Body + Send + 'static,
     B::Data: Send,
+    B::Error: Into<BoxError>,
 {
     type Response = Response<Either<TaxiiBody, ResBody>>;
     type Error = S::Error;
@@ -80,7 +82,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        if self.taxii.handles(request.uri().path()) {
+        if self.taxii.handles(&request) {
             let taxii = self.taxii.call(request);
             Box::pin(async move {
                 let Ok(response) = taxii.await;

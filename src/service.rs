@@ -13,6 +13,9 @@ use std::task::{Context, Poll};
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
+
+/// The error type request bodies convert into.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 use tower_service::Service;
 
 use crate::access::{Access, AccessPolicy, OpenPolicy};
@@ -115,10 +118,16 @@ impl fmt::Debug for TaxiiServiceBuilder {
 }
 
 impl TaxiiService {
-    /// Whether `path` is one this service answers (discovery or under one of its API
-    /// roots), whoever asks; [`TaxiiLayer`](crate::TaxiiLayer) uses it to route.
-    pub fn handles(&self, path: &str) -> bool {
-        route(path, &self.inner.root_segments, self.inner.discovery).is_some()
+    /// Whether this service answers `request`: its path is discovery or under one of
+    /// the API roots that the request's principal may use. [`TaxiiLayer`](crate::TaxiiLayer)
+    /// uses it to route, so a hidden API root passes through like any unknown path.
+    pub fn handles<B>(&self, request: &Request<B>) -> bool {
+        let anonymous = Principal::anonymous();
+        let principal = request.extensions().get::<Principal>().unwrap_or(&anonymous);
+        route(request.uri().path(), &self.inner.root_segments, self.inner.discovery).is_some_and(|r| {
+            r.root
+                .is_none_or(|i| self.inner.policy.api_root(principal, &self.inner.roots[i].name))
+        })
     }
 
     /// Starts configuring a service over `backend`.
@@ -303,6 +312,7 @@ impl<B> Service<Request<B>> for TaxiiService
 where
     B: Body + Send + 'static,
     B::Data: Send,
+    B::Error: Into<BoxError>,
 {
     type Response = Response<TaxiiBody>;
     type Error = Infallible;
@@ -328,7 +338,7 @@ struct Call<'a> {
 }
 
 impl Inner {
-    async fn handle<B: Body>(&self, request: Request<B>) -> Result<Response<TaxiiBody>, TaxiiError> {
+    async fn handle<B: Body<Error: Into<BoxError>>>(&self, request: Request<B>) -> Result<Response<TaxiiBody>, TaxiiError> {
         let (parts, body) = request.into_parts();
         let anonymous = Principal::anonymous();
         let principal = parts.extensions.get::<Principal>().unwrap_or(&anonymous);
@@ -445,7 +455,12 @@ impl Inner {
     }
 
     /// Add objects (§5.5): 202 with a status resource.
-    async fn add_objects<B: Body>(&self, call: &Call<'_>, key: &str, body: B) -> Result<Response<TaxiiBody>, TaxiiError> {
+    async fn add_objects<B: Body<Error: Into<BoxError>>>(
+        &self,
+        call: &Call<'_>,
+        key: &str,
+        body: B,
+    ) -> Result<Response<TaxiiBody>, TaxiiError> {
         let collection = self.collection(call, key).await?;
         if !collection.can_write {
             return Err(TaxiiError::forbidden("you may not add objects to this collection"));

@@ -1,7 +1,8 @@
 //! Conformance with the real Python TAXII clients (taxii2-client and stix2):
 //! starts the `serve` example on the MITRE ATT&CK ICS releases plus Mobile and
 //! runs `tests/python/check_attack.py` against it; and the write path on an empty
-//! writable collection with `tests/python/check_write.py`.
+//! writable collection with `tests/python/check_write.py`; and taxii2client
+//! through the bearer-protected `axum_bearer` example with `tests/python/check_bearer.py`.
 //!
 //! Skipped (with a message) when the data, python3, the Python packages or the
 //! built example are missing; with `CI` set those cases fail instead.
@@ -108,6 +109,40 @@ fn taxii2client_and_stix2_write_path() {
     assert!(
         out.status.success(),
         "check_write.py failed ({}):\n{}\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+    drop(server);
+}
+
+/// taxii2client through bearer-token authentication: starts the `axum_bearer` example
+/// (no bundle, so its three demo indicators) and runs `tests/python/check_bearer.py`,
+/// which reads as alice and bob with a small `requests` `AuthBase` sending
+/// `Authorization: Bearer <token>`, adds an object as alice, and is refused with 401
+/// (`WWW-Authenticate: Bearer`) without a token or with a wrong one.
+#[test]
+fn taxii2client_through_bearer_auth() {
+    if !python3_runs("pass") {
+        return skip_or_fail("python3 is not available");
+    }
+    if !python3_runs("import taxii2client, requests") {
+        return skip_or_fail("python3 cannot import taxii2client (pip install taxii2-client)");
+    }
+    let Some(example) = example_binary("axum_bearer") else {
+        return skip_or_fail("the axum_bearer example is not built (run `cargo build --example axum_bearer`)");
+    };
+    let server = ServerGuard::start(&example, ["--listen", "127.0.0.1:0"], Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("starting {}: {e}", example.display()));
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_bearer.py");
+    let out =
+        run_with_timeout(Command::new("python3").arg(&script).arg(&server.url), Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", out.stdout);
+    eprintln!("{}", out.stderr);
+    assert!(
+        out.status.success(),
+        "check_bearer.py failed ({}):\n{}\n{}",
         out.status,
         out.stdout,
         out.stderr

@@ -139,6 +139,7 @@ async fn send<B>(service: &TaxiiService, request: Request<B>) -> Reply
 where
     B: Body + Send + 'static,
     B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let response = service.clone().oneshot(request).await.expect("infallible");
     let (parts, body) = response.into_parts();
