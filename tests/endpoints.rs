@@ -26,7 +26,7 @@ fn fixture() -> (Arc<MemoryBackend>, TaxiiService) {
             .alias("high-value"),
     );
     backend.add_collection(ROOT, CollectionInfo::new(OTHER, "Empty"));
-    backend.add_collection(ROOT, CollectionInfo::new(SECRET, "Secret").access(false, false));
+    backend.add_collection(ROOT, CollectionInfo::new(SECRET, "Secret").access(false, true));
     insert(
         &backend,
         [
@@ -166,7 +166,7 @@ async fn collections_are_listed_in_a_stable_order_with_their_properties() {
                 "id": SECRET,
                 "title": "Secret",
                 "can_read": false,
-                "can_write": false,
+                "can_write": true,
                 "media_types": ["application/stix+json;version=2.1"],
             },
         ]})
@@ -532,4 +532,24 @@ async fn bad_request_errors_describe_the_problem() {
     let body: Value = get(&service, &coll("objects/?limit=x")).await.expect_error(400);
     assert_eq!(body["http_status"], "400");
     assert!(body["description"].is_string());
+}
+
+#[tokio::test]
+async fn a_collection_nobody_may_read_or_write_is_hidden() {
+    let (backend, service) = fixture();
+    backend.add_collection(
+        ROOT,
+        CollectionInfo::new("7d1c3f0e-5a2b-4c6d-8e9f-0a1b2c3d4e5f", "Closed").access(false, false),
+    );
+    let listed = get(&service, &at("collections/")).await.expect(200);
+    assert!(!listed.to_string().contains("Closed"), "{listed}");
+    for path in ["", "objects/", "manifest/"] {
+        let hidden = get(&service, &at(&format!("collections/7d1c3f0e-5a2b-4c6d-8e9f-0a1b2c3d4e5f/{path}")))
+            .await
+            .expect_error(404);
+        let missing = get(&service, &at(&format!("collections/00000000-5a2b-4c6d-8e9f-0a1b2c3d4e5f/{path}")))
+            .await
+            .expect_error(404);
+        assert_eq!(hidden.to_string().replace("7d1c3f0e", "00000000"), missing.to_string(), "{path}");
+    }
 }

@@ -722,8 +722,9 @@ async fn post_to_a_collection_without_write_access_is_403() {
     let (backend, service) = setup();
     let object = id("indicator", 7);
     let body = envelope(&[sdo(&object, "2021-01-01T00:00:00Z")]);
-    for collection in [READ_ONLY, NO_ACCESS] {
-        let error = post(&service, collection, body.clone()).await.expect_error(403);
+    // Read-only: 403. Neither read nor write: hidden, so 404 like a missing collection.
+    for (collection, code) in [(READ_ONLY, 403), (NO_ACCESS, 404)] {
+        let error = post(&service, collection, body.clone()).await.expect_error(code);
         assert!(error.get("description").is_some(), "{error}");
         // Nothing was stored: inserting it now adds it.
         let report = backend
