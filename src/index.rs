@@ -32,6 +32,8 @@
 //!   version is new, which is what incremental synchronisation wants.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -54,8 +56,42 @@ fn rank(v: &ObjectVersion) -> Rank {
 }
 
 fn key(v: &ObjectVersion) -> VersionKey {
-    let version = if v.is_versioned() { Arc::from(v.version()) } else { Arc::from("") };
-    (Arc::from(v.id()), version, v.spec_version())
+    let version = if v.is_versioned() {
+        Arc::clone(v.shared_version())
+    } else {
+        Arc::from("")
+    };
+    (Arc::clone(v.shared_id()), version, v.spec_version())
+}
+
+/// How the default query (`match[version]=last` among each object's latest spec
+/// version) orders one object's versions: the greatest is the one it selects.
+fn default_rank(v: &ObjectVersion) -> (SpecVersion, Rank) {
+    (v.spec_version(), rank(v))
+}
+
+/// A fast hasher for the small integer keys (object slots) of one query's selections.
+#[derive(Default)]
+struct SlotHasher(u64);
+
+impl Hasher for SlotHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// One collection's object versions, indexed for TAXII queries.
@@ -63,7 +99,9 @@ fn key(v: &ObjectVersion) -> VersionKey {
 /// A query costs time in proportion to the versions it steps over from its starting
 /// point (found by binary search on `date_added`), not to the collection's size;
 /// `match[id]` and `match[type]` use their own indexes, and each object's version
-/// selection is worked out once per query however many versions it has.
+/// selection is worked out once per query however many versions it has. The default
+/// selection (each object's latest version) has an index of its own, by type too, so
+/// a page of latest versions does not step over the older versions before it.
 #[derive(Debug, Clone, Default)]
 pub struct CollectionIndex {
     /// Every version, in `date_added` order.
@@ -78,6 +116,13 @@ pub struct CollectionIndex {
     by_type: HashMap<Arc<str>, Vec<usize>>,
     /// The position of every stored version, by its key.
     keys: HashMap<VersionKey, usize>,
+    /// For each object slot, the position of the version the default query selects
+    /// when it sees the whole collection (the greatest by [`default_rank`]).
+    default_of: Vec<usize>,
+    /// Those positions, ascending: the default query's candidates.
+    defaults: BTreeSet<usize>,
+    /// The same, per type.
+    defaults_by_type: HashMap<Arc<str>, BTreeSet<usize>>,
     spec_versions: BTreeSet<SpecVersion>,
     last_added: Option<Timestamp>,
     /// How many per-object selections queries have worked out (tests check it stays
@@ -176,23 +221,45 @@ impl CollectionIndex {
     /// Adds the version at `position` (the last one so far) to every index.
     fn index(&mut self, position: usize) {
         let version = &self.versions[position];
-        let (id, object_type, spec, version_key) = (
-            Arc::from(version.id()),
-            Arc::from(version.object_type()),
-            version.spec_version(),
-            key(version),
-        );
-        let slot = match self.by_id.get(&id) {
-            Some(&slot) => slot,
+        let (spec, version_key) = (version.spec_version(), key(version));
+        let (slot, replaced) = match self.by_id.get(version.id()) {
+            Some(&slot) => {
+                let current = self.default_of[slot];
+                if default_rank(version) > default_rank(&self.versions[current]) {
+                    self.default_of[slot] = position;
+                    (slot, Some(current))
+                } else {
+                    (slot, None)
+                }
+            }
             None => {
                 self.objects.push(Vec::new());
-                self.by_id.insert(id, self.objects.len() - 1);
-                self.objects.len() - 1
+                self.default_of.push(position);
+                self.by_id.insert(Arc::clone(version.shared_id()), self.objects.len() - 1);
+                (self.objects.len() - 1, None)
             }
         };
+        let new_default = self.default_of[slot] == position;
         self.objects[slot].push(position);
         self.slots.push(slot);
-        self.by_type.entry(object_type).or_default().push(position);
+        match self.by_type.get_mut(version.object_type()) {
+            Some(positions) => positions.push(position),
+            None => {
+                self.by_type.insert(Arc::from(version.object_type()), vec![position]);
+            }
+        }
+        if new_default {
+            let defaults_of_type = match self.defaults_by_type.get_mut(version.object_type()) {
+                Some(set) => set,
+                None => self.defaults_by_type.entry(Arc::from(version.object_type())).or_default(),
+            };
+            if let Some(old) = replaced {
+                defaults_of_type.remove(&old);
+                self.defaults.remove(&old);
+            }
+            defaults_of_type.insert(position);
+            self.defaults.insert(position);
+        }
         self.keys.insert(version_key, position);
         self.spec_versions.insert(spec);
     }
@@ -252,6 +319,16 @@ impl CollectionIndex {
             None => self.last_added.unwrap_or(Timestamp::MIN),
         };
         let after = [filter.added_after, query.position.map(|p| p.after)].into_iter().flatten().max();
+        match self.select_defaults(query, snapshot, after) {
+            Some(page) => page,
+            None => self.scan(query, snapshot, after),
+        }
+    }
+
+    /// The positions of one page of selected versions, found by stepping over the
+    /// versions from the starting point and working out each object's selection.
+    fn scan(&self, query: &ObjectQuery, snapshot: Timestamp, after: Option<Timestamp>) -> Page<usize> {
+        let filter = &query.filter;
         let start = |positions: &[usize]| match after {
             Some(after) => positions.partition_point(|&i| self.versions[i].date_added() <= after),
             None => 0,
@@ -275,7 +352,8 @@ impl CollectionIndex {
                 Box::new(first..self.versions.len())
             }
         };
-        let mut selections: HashMap<usize, Selection> = HashMap::new();
+        let mut selections: HashMap<usize, Selection, BuildHasherDefault<SlotHasher>> =
+            HashMap::with_capacity_and_hasher(query.limit.min(1024), BuildHasherDefault::default());
         let mut items = Vec::new();
         let mut more = false;
         for position in candidates {
@@ -301,6 +379,37 @@ impl CollectionIndex {
             items.push(position);
         }
         Page { items, more, snapshot }
+    }
+
+    /// The default query (`match[version]=last` without `match[spec_version]` or
+    /// `match[id]`) when the snapshot sees every stored version: read from the index of
+    /// each object's latest version, so the page costs what it returns, however many
+    /// older versions lie before it. `None` when that index does not answer the query.
+    fn select_defaults(&self, query: &ObjectQuery, snapshot: Timestamp, after: Option<Timestamp>) -> Option<Page<usize>> {
+        let filter = &query.filter;
+        let is_default = filter.spec_versions.is_none()
+            && filter.ids.is_none()
+            && matches!(&filter.versions, VersionSelector::Pick { first: false, last: true, at } if at.is_empty());
+        if !is_default || self.last_added.is_some_and(|last| snapshot < last) {
+            return None;
+        }
+        let start = match after {
+            Some(after) => self.versions.partition_point(|v| v.date_added() <= after),
+            None => 0,
+        };
+        let from = (Bound::Included(start), Bound::Unbounded);
+        let sources: Vec<_> = match &filter.types {
+            None => vec![self.defaults.range(from).copied().peekable()],
+            Some(types) => types
+                .iter()
+                .filter_map(|t| self.defaults_by_type.get(t.as_str()))
+                .map(|set| set.range(from).copied().peekable())
+                .collect(),
+        };
+        let mut candidates = merge_iters(sources);
+        let items: Vec<usize> = candidates.by_ref().take(query.limit).collect();
+        let more = candidates.next().is_some();
+        Some(Page { items, more, snapshot })
     }
 
     fn passes_id_and_type(&self, version: &ObjectVersion, filter: &ObjectFilter) -> bool {
@@ -355,6 +464,30 @@ fn picks(selector: &VersionSelector, version: &ObjectVersion, selection: &Select
                 || (*last && selection.last == Some(rank(version)))
         }
     }
+}
+
+/// Merges ascending position sequences into one ascending sequence without repeats.
+fn merge_iters<I: Iterator<Item = usize>>(mut sources: Vec<std::iter::Peekable<I>>) -> impl Iterator<Item = usize> {
+    let mut last = None;
+    std::iter::from_fn(move || {
+        loop {
+            let k = if sources.len() == 1 {
+                0
+            } else {
+                sources
+                    .iter_mut()
+                    .enumerate()
+                    .filter_map(|(k, s)| s.peek().map(|&h| (k, h)))
+                    .min_by_key(|&(_, h)| h)?
+                    .0
+            };
+            let head = sources.get_mut(k)?.next()?;
+            if last != Some(head) {
+                last = Some(head);
+                return Some(head);
+            }
+        }
+    })
 }
 
 /// Merges ascending position lists into one ascending sequence without repeats.
@@ -624,8 +757,72 @@ mod tests {
         ] {
             ix.selections_worked_out.store(0, std::sync::atomic::Ordering::Relaxed);
             assert_eq!(run(&ix, filter, 10).len(), 2);
-            // 501 versions stepped over, two objects: two selections, not one per version.
-            assert_eq!(ix.selections_worked_out.load(std::sync::atomic::Ordering::Relaxed), 2);
+            // 501 versions stepped over, two objects: two selections at most, not one per
+            // version (none for the default query, which reads the index of latest versions).
+            assert!(ix.selections_worked_out.load(std::sync::atomic::Ordering::Relaxed) <= 2);
+        }
+    }
+
+    #[test]
+    fn the_index_of_latest_versions_answers_like_a_scan() {
+        // Objects with versions in and out of order, in two spec versions, two
+        // spellings of one instant, and deletions: every default query, whatever its
+        // starting point, limit and types, gives the page a scan gives.
+        let ids = [
+            A,
+            B,
+            "tool--2f2d6f3b-5b8e-4c2a-9c6e-1d3e4f5a6b7c",
+            "malware--6b616fc1-1505-48e3-8b2c-0d19337bff38",
+        ];
+        let mut seed: u64 = 7;
+        let mut random = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..60 {
+            let mut ix = CollectionIndex::new();
+            for k in 0..40 {
+                let id = ids[random(4) as usize];
+                let modified = format!("2020-01-{:02}T00:00:00{}Z", 1 + random(9), if random(3) == 0 { ".000" } else { "" });
+                let spec = [Some("2.1"), None][random(2) as usize];
+                ix.insert_json(object(id, &modified, spec), Timestamp::from_micros(1000 + k))
+                    .unwrap();
+            }
+            if round % 3 == 0 {
+                ix.delete(ids[random(4) as usize], &pick(false, true), None);
+            }
+            let last = ix.last_added().unwrap().as_micros();
+            for after in [None, Some(1000), Some(1010), Some(1025), Some(last)] {
+                for limit in [1, 3, 100] {
+                    for types in [
+                        None,
+                        Some(vec!["malware".to_owned()]),
+                        Some(vec!["tool".to_owned(), "indicator".to_owned()]),
+                    ] {
+                        let query = ObjectQuery {
+                            filter: ObjectFilter {
+                                types: types.clone(),
+                                ..Default::default()
+                            },
+                            limit,
+                            position: after.map(|a| Position {
+                                snapshot: Timestamp::from_micros(last),
+                                after: Timestamp::from_micros(a),
+                            }),
+                        };
+                        let snapshot = Timestamp::from_micros(last);
+                        let after = after.map(Timestamp::from_micros);
+                        let fast = ix.select_defaults(&query, snapshot, after).expect("the default query");
+                        assert_eq!(
+                            fast,
+                            ix.scan(&query, snapshot, after),
+                            "round {round}, {after:?}, {limit}, {types:?}"
+                        );
+                    }
+                }
+            }
         }
     }
 

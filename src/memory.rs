@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::backend::{BackendError, Page, Principal, StorageBackend};
-use crate::bundle::{BundleError, bundle_objects};
+use crate::bundle::{BundleError, bundle_object_copies};
 use crate::index::{CollectionIndex, Inserted};
 use crate::query::{ObjectQuery, VersionSelector};
 use crate::resources::{CollectionInfo, Status, StatusDetail, VersionRecord};
@@ -141,7 +141,8 @@ impl MemoryBackend {
 
     /// Loads every object of a STIX bundle into a collection (see [`insert_objects`](Self::insert_objects)).
     pub fn load_bundle(&self, api_root: &str, collection: &str, json: &[u8]) -> Result<LoadReport, LoadError> {
-        let objects = bundle_objects(json).map_err(LoadError::Bundle)?;
+        // One copy per object, so that duplicates are freed and only new versions stay.
+        let objects = bundle_object_copies(json).map_err(LoadError::Bundle)?;
         self.insert_objects(api_root, collection, objects)
     }
 

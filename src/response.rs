@@ -3,6 +3,8 @@
 //!
 //! Envelopes are assembled from the stored object bytes; nothing is re-serialized.
 
+use std::io::Write as _;
+
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
@@ -10,7 +12,7 @@ use serde::Serialize;
 use crate::backend::Page;
 use crate::body::TaxiiBody;
 use crate::resources::{TAXII_MEDIA_TYPE, VersionRecord};
-use crate::stix::ObjectVersion;
+use crate::stix::{ObjectVersion, SpecVersion};
 use crate::timestamp::Timestamp;
 
 /// `X-TAXII-Date-Added-First`.
@@ -91,42 +93,206 @@ pub(crate) fn envelope(page: &Page<ObjectVersion>, next: Option<&str>) -> Respon
     with_date_headers(response, date_range(&page.items, |o| o.date_added()))
 }
 
-#[derive(Serialize)]
-struct ManifestRecord<'a> {
-    id: &'a str,
-    date_added: Timestamp,
-    version: &'a str,
-    media_type: String,
-}
-
-/// A manifest (§5.3).
+/// A manifest (§5.3): `{"id":…,"date_added":…,"version":…,"media_type":…}` records,
+/// written directly (the bytes serde would give, without its per-record work).
 pub(crate) fn manifest(page: &Page<VersionRecord>, next: Option<&str>) -> Response<TaxiiBody> {
-    let records: Vec<ManifestRecord<'_>> = page
-        .items
-        .iter()
-        .map(|r| ManifestRecord {
-            id: &r.id,
-            date_added: r.date_added,
-            version: &r.version,
-            media_type: r.spec_version.media_type(),
-        })
-        .collect();
-    listing(page, next, "objects", &records)
+    let mut dates = TimestampWriter::default();
+    listing(page, next, "objects", 160, |out, r| {
+        out.extend_from_slice(b"{\"id\":");
+        push_json_str(out, &r.id);
+        out.extend_from_slice(b",\"date_added\":");
+        dates.push(out, r.date_added);
+        out.extend_from_slice(b",\"version\":");
+        push_json_str(out, &r.version);
+        // `application/stix+json;version=N.M`: nothing to escape.
+        match r.spec_version {
+            SpecVersion::V2_1 => out.extend_from_slice(b",\"media_type\":\"application/stix+json;version=2.1\"}"),
+            SpecVersion::V2_0 => out.extend_from_slice(b",\"media_type\":\"application/stix+json;version=2.0\"}"),
+            other => {
+                let _ = write!(out, ",\"media_type\":\"{}\"}}", other.media_type());
+            }
+        }
+    })
 }
 
 /// A version list (§5.8).
 pub(crate) fn versions(page: &Page<VersionRecord>, next: Option<&str>) -> Response<TaxiiBody> {
-    let versions: Vec<&str> = page.items.iter().map(|r| &*r.version).collect();
-    listing(page, next, "versions", &versions)
+    listing(page, next, "versions", 32, |out, r| push_json_str(out, &r.version))
 }
 
-fn listing(page: &Page<VersionRecord>, next: Option<&str>, key: &str, list: &impl Serialize) -> Response<TaxiiBody> {
-    let mut members = paging_members(page.more, next);
-    if !page.items.is_empty() {
-        match serde_json::to_string(list) {
-            Ok(json) => members.push_str(&format!("\"{key}\":{json}")),
-            Err(_) => return crate::error::TaxiiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response(),
+/// `{"more":…,"next":…,"KEY":[items]}`, or without the list when the page is empty.
+fn listing(
+    page: &Page<VersionRecord>,
+    next: Option<&str>,
+    key: &str,
+    item_size: usize,
+    mut item: impl FnMut(&mut Vec<u8>, &VersionRecord),
+) -> Response<TaxiiBody> {
+    let mut out = Vec::with_capacity(64 + page.items.len() * item_size);
+    out.push(b'{');
+    out.extend_from_slice(paging_members(page.more, next).as_bytes());
+    if page.items.is_empty() {
+        if out.last() == Some(&b',') {
+            out.pop();
+        }
+    } else {
+        let _ = write!(out, "\"{key}\":[");
+        for (i, record) in page.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            item(&mut out, record);
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
+    with_date_headers(taxii(TaxiiBody::from(out)), date_range(&page.items, |r| r.date_added))
+}
+
+/// A JSON string, escaped as serde_json escapes it.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // No early exit, so that the check runs over many bytes at a time.
+    let plain = !s.bytes().fold(false, |escape, b| escape | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else if serde_json::to_writer(&mut *out, s).is_err() {
+        // Writing to a Vec does not fail.
+        out.extend_from_slice(b"\"\"");
+    }
+}
+
+/// Writes timestamps as JSON strings in the strict TAXII form, reusing the
+/// `YYYY-MM-DDTHH:MM:SS` of the previous one when only the fraction differs (the
+/// `date_added` values of a page are often within one second).
+#[derive(Default)]
+struct TimestampWriter {
+    last: Option<(i64, [u8; 27])>,
+}
+
+impl TimestampWriter {
+    fn push(&mut self, out: &mut Vec<u8>, t: Timestamp) {
+        let micros = t.as_micros();
+        let second = micros.div_euclid(1_000_000);
+        out.push(b'"');
+        match &mut self.last {
+            Some((last, bytes)) if *last == second => {
+                let mut fraction = micros.rem_euclid(1_000_000);
+                for digit in bytes[20..26].iter_mut().rev() {
+                    *digit = b'0' + (fraction % 10) as u8;
+                    fraction /= 10;
+                }
+                out.extend_from_slice(&bytes[..]);
+            }
+            _ => match t.strict_bytes() {
+                Some(bytes) => {
+                    out.extend_from_slice(&bytes);
+                    self.last = Some((second, bytes));
+                }
+                None => {
+                    let _ = write!(out, "{t}");
+                }
+            },
+        }
+        out.push(b'"');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn text(response: Response<TaxiiBody>) -> String {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut collect = Box::pin(response.into_body().collect());
+        match collect.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(Ok(body)) => String::from_utf8(body.to_bytes().to_vec()).unwrap(),
+            _ => panic!("the body is ready at once"),
         }
     }
-    with_date_headers(taxii(close(Vec::new(), members)), date_range(&page.items, |r| r.date_added))
+
+    #[test]
+    fn manifest_and_versions_are_what_serde_writes() {
+        let record = |id: &str, version: &str, spec: SpecVersion, micros: i64| VersionRecord {
+            id: id.into(),
+            version: version.into(),
+            spec_version: spec,
+            date_added: Timestamp::from_micros(micros),
+        };
+        let items = vec![
+            record(
+                "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+                "2020-01-01T00:00:00Z",
+                SpecVersion::V2_1,
+                1_600_000_000_000_001,
+            ),
+            record(
+                "malware--31b940d4-6f7f-459a-80ea-9c1f17b5891b",
+                "2020-01-01T00:00:00.000Z",
+                SpecVersion::V2_0,
+                1_600_000_000_999_999,
+            ),
+            record(
+                "x--\"odd\\\u{1}é",
+                "v\n",
+                SpecVersion { major: 3, minor: 10 },
+                1_600_000_001_000_000,
+            ),
+            record(
+                "tool--2f2d6f3b-5b8e-4c2a-9c6e-1d3e4f5a6b7c",
+                "2021-01-01T00:00:00Z",
+                SpecVersion::V2_1,
+                i64::MIN,
+            ),
+            record(
+                "tool--2f2d6f3b-5b8e-4c2a-9c6e-1d3e4f5a6b7c",
+                "2021-01-01T00:00:00Z",
+                SpecVersion::V2_1,
+                -1,
+            ),
+        ];
+        for more in [false, true] {
+            for items in [Vec::new(), items.clone()] {
+                let page = Page {
+                    items,
+                    more,
+                    snapshot: Timestamp::from_micros(0),
+                };
+                let next = more.then_some("abc");
+                let records: Vec<serde_json::Value> = page
+                    .items
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({"id": &*r.id, "date_added": r.date_added, "version": &*r.version, "media_type": r.spec_version.media_type()})
+                    })
+                    .collect();
+                let strings: Vec<&str> = page.items.iter().map(|r| &*r.version).collect();
+                let expected = |key: &str, list: String| {
+                    let mut members = paging_members(more, next);
+                    if !page.items.is_empty() {
+                        members.push_str(&format!("\"{key}\":{list}"));
+                    }
+                    format!("{{{}}}", members.strip_suffix(',').unwrap_or(&members))
+                };
+                // serde_json::json! orders keys alphabetically; write the records in the manifest's order.
+                let records: Vec<String> = records
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{{\"id\":{},\"date_added\":{},\"version\":{},\"media_type\":{}}}",
+                            r["id"], r["date_added"], r["version"], r["media_type"]
+                        )
+                    })
+                    .collect();
+                assert_eq!(text(manifest(&page, next)), expected("objects", format!("[{}]", records.join(","))));
+                assert_eq!(
+                    text(versions(&page, next)),
+                    expected("versions", serde_json::to_string(&strings).unwrap())
+                );
+            }
+        }
+    }
 }

@@ -236,6 +236,16 @@ impl ObjectVersion {
         &self.id
     }
 
+    /// The id as the shared string this version holds (cloning it copies nothing).
+    pub(crate) fn shared_id(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    /// The version string as the shared string this version holds.
+    pub(crate) fn shared_version(&self) -> &Arc<str> {
+        &self.version
+    }
+
     /// The STIX type, e.g. `attack-pattern`.
     pub fn object_type(&self) -> &str {
         &self.object_type

@@ -51,8 +51,55 @@ impl Timestamp {
     }
 }
 
+/// The first and last microsecond of years 0000 to 9999, the range [`Timestamp::write_to`]
+/// prints without chrono.
+const FOUR_DIGIT_YEARS: std::ops::RangeInclusive<i64> = -62_167_219_200_000_000..=253_402_300_799_999_999;
+
+impl Timestamp {
+    /// The strict form (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, 27 bytes) of a timestamp in years
+    /// 0000 to 9999, written without going through a format string; `None` outside.
+    pub(crate) fn strict_bytes(self) -> Option<[u8; 27]> {
+        if !FOUR_DIGIT_YEARS.contains(&self.0) {
+            return None;
+        }
+        let secs = self.0.div_euclid(1_000_000);
+        let micros = self.0.rem_euclid(1_000_000) as u32;
+        let days = secs.div_euclid(86_400);
+        let second_of_day = secs.rem_euclid(86_400) as u32;
+        // Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil, inverted).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as u32;
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, second_of_day / 3600);
+        put(14, 2, second_of_day / 60 % 60);
+        put(17, 2, second_of_day % 60);
+        put(20, 6, micros);
+        Some(out)
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(bytes) = self.strict_bytes() {
+            // Only ASCII digits and punctuation.
+            return f.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?);
+        }
         match DateTime::<Utc>::from_timestamp_micros(self.0) {
             Some(t) => write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S%.6fZ")),
             // Outside chrono's range (only the MIN/MAX sentinels get here).
@@ -187,6 +234,39 @@ mod tests {
 
     fn ts(s: &str) -> Option<String> {
         s.parse::<Timestamp>().ok().map(|t| t.to_string())
+    }
+
+    #[test]
+    fn prints_like_chrono() {
+        let chrono = |micros: i64| DateTime::<Utc>::from_timestamp_micros(micros).map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+        let mut samples: Vec<i64> = vec![
+            0,
+            -1,
+            1,
+            951_782_400_000_000,
+            951_868_799_999_999,
+            *FOUR_DIGIT_YEARS.start(),
+            *FOUR_DIGIT_YEARS.end(),
+            FOUR_DIGIT_YEARS.start() - 1,
+            FOUR_DIGIT_YEARS.end() + 1,
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            samples.push((x % 320_000_000_000_000_000) as i64 - 62_200_000_000_000_000);
+        }
+        for micros in samples {
+            let ours = Timestamp(micros).to_string();
+            if let Some(expected) = chrono(micros) {
+                assert_eq!(ours, expected, "{micros}");
+            }
+            assert_eq!(
+                ours.parse::<Timestamp>().map(|t| t.0).ok(),
+                FOUR_DIGIT_YEARS.contains(&micros).then_some(micros)
+            );
+        }
     }
 
     #[test]

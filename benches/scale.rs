@@ -1,0 +1,165 @@
+//! Criterion benchmarks: the backend page query at 10 thousand, 100 thousand and
+//! 1 million objects (synthetic ATT&CK-shaped STIX, two versions per object on
+//! average, loaded in release order), and the time to load the real Enterprise bundle.
+//!
+//! ```text
+//! cargo bench --bench scale                 # everything (about 3 minutes)
+//! cargo bench --bench scale -- page         # only the page queries
+//! SCALE_MAX=100000 cargo bench --bench scale   # skip the 1 million objects
+//! ```
+//!
+//! After criterion's own report, it prints the table `benches/README.md` quotes: each
+//! page query's median time at every size and its ratio to the time at 10 thousand
+//! objects (the target: within 1.5x at 1 million for the memory backend).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use tower_taxii::{CollectionIndex, MemoryBackend, ObjectFilter, ObjectQuery, Position, Timestamp, VersionSelector};
+
+#[path = "support/synthetic.rs"]
+mod synthetic;
+
+const ENTERPRISE: &str = "../shared/data/attack/enterprise-attack-18.1-stix20.json";
+/// Every version is added one microsecond after the previous one, from here.
+const BASE: i64 = 1_700_000_000_000_000;
+
+fn sizes() -> Vec<usize> {
+    let max: usize = std::env::var("SCALE_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    [10_000, 100_000, 1_000_000].into_iter().filter(|&n| n <= max).collect()
+}
+
+/// A collection of `objects` synthetic objects; version k gets `date_added` BASE + k.
+fn build(objects: usize) -> CollectionIndex {
+    let mut index = CollectionIndex::new();
+    for (k, json) in synthetic::versions(objects).enumerate() {
+        index
+            .insert_json(json, Timestamp::from_micros(BASE + k as i64))
+            .expect("synthetic objects are valid");
+    }
+    index
+}
+
+/// The page queries measured at every size: 100 items each.
+fn queries(index: &CollectionIndex) -> Vec<(&'static str, ObjectQuery, bool)> {
+    let snapshot = index.last_added().expect("not empty");
+    let middle = Position {
+        snapshot,
+        after: Timestamp::from_micros(BASE + index.len() as i64 / 2),
+    };
+    let page = |filter: ObjectFilter, position: Option<Position>| ObjectQuery {
+        filter,
+        limit: 100,
+        position,
+    };
+    let types = ObjectFilter {
+        types: Some(vec!["attack-pattern".into()]),
+        ..ObjectFilter::default()
+    };
+    let all = ObjectFilter {
+        versions: VersionSelector::All,
+        ..ObjectFilter::default()
+    };
+    vec![
+        ("objects first page", page(ObjectFilter::default(), None), false),
+        ("objects next page (middle)", page(ObjectFilter::default(), Some(middle)), false),
+        ("objects match[type] next page", page(types, Some(middle)), false),
+        ("objects match[version]=all next page", page(all, Some(middle)), false),
+        ("manifest next page", page(ObjectFilter::default(), Some(middle)), true),
+    ]
+}
+
+fn run(index: &CollectionIndex, query: &ObjectQuery, manifest: bool) -> usize {
+    if manifest {
+        index.manifest(query).items.len()
+    } else {
+        index.query(query).items.len()
+    }
+}
+
+fn page_queries(c: &mut Criterion) {
+    let mut group = c.benchmark_group("page");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    let mut summary: Vec<(usize, Vec<(&'static str, f64)>)> = Vec::new();
+    for objects in sizes() {
+        let started = Instant::now();
+        let index = build(objects);
+        eprintln!(
+            "built {objects} objects ({} versions) in {:.1} s",
+            index.len(),
+            started.elapsed().as_secs_f64()
+        );
+        let mut medians = Vec::new();
+        for (name, query, manifest) in queries(&index) {
+            assert_eq!(run(&index, &query, manifest), 100, "{name} at {objects}: a full page");
+            group.bench_with_input(BenchmarkId::new(name, objects), &query, |b, q| {
+                b.iter(|| run(&index, black_box(q), manifest))
+            });
+            medians.push((name, median_micros(|| run(&index, &query, manifest))));
+        }
+        summary.push((objects, medians));
+    }
+    group.finish();
+    print_summary(&summary);
+}
+
+/// The median of 15 rounds of 200 runs, in microseconds per run.
+fn median_micros(mut f: impl FnMut() -> usize) -> f64 {
+    let mut rounds: Vec<f64> = (0..15)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..200 {
+                black_box(f());
+            }
+            started.elapsed().as_secs_f64() * 1e6 / 200.0
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    rounds[rounds.len() / 2]
+}
+
+fn print_summary(summary: &[(usize, Vec<(&'static str, f64)>)]) {
+    let Some((base_size, base)) = summary.first() else { return };
+    println!();
+    println!("## Memory backend, 100-item page (median µs; ratio to {base_size} objects)");
+    println!();
+    let sizes: Vec<String> = summary.iter().map(|(n, _)| format!("{n} objects")).collect();
+    println!(
+        "| query | {} | ratio at {} |",
+        sizes.join(" | "),
+        summary.last().map_or(0, |(n, _)| *n)
+    );
+    println!("| --- |{} ---: |", " ---: |".repeat(sizes.len()));
+    for (k, (name, first)) in base.iter().enumerate() {
+        let cells: Vec<String> = summary.iter().map(|(_, m)| format!("{:.1}", m[k].1)).collect();
+        let last = summary.last().map_or(*first, |(_, m)| m[k].1);
+        println!("| {name} | {} | {:.2} |", cells.join(" | "), last / first);
+    }
+    println!();
+}
+
+fn load_enterprise(c: &mut Criterion) {
+    let Ok(json) = std::fs::read(ENTERPRISE) else {
+        eprintln!("skipping the load benchmark: {ENTERPRISE} is missing");
+        return;
+    };
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group.bench_function("enterprise bundle (24,771 objects, 33.4 MB)", |b| {
+        b.iter(|| {
+            let backend = MemoryBackend::new();
+            backend.add_collection("api/v21", tower_taxii::CollectionInfo::new("enterprise", "Enterprise"));
+            let report = backend.load_bundle("api/v21", "enterprise", black_box(&json)).expect("loads");
+            assert_eq!(report.added, 24_771);
+            backend
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, page_queries, load_enterprise);
+criterion_main!(benches);
