@@ -1,7 +1,7 @@
 //! A TAXII 2.1 server on real data: loads STIX bundles into memory and serves them.
 //!
 //! ```text
-//! cargo run --release --example serve -- [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [--token TOKEN]... [ID=]BUNDLE...
+//! cargo run --release --example serve -- [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [--token TOKEN]... [--postgres URL] [ID=]BUNDLE...
 //! ```
 //!
 //! Discovery is at `/taxii2/` and the one API root at `/api/v21/`, as on MITRE's
@@ -15,6 +15,10 @@
 //! `--accept-bundles` also takes STIX bundles as add-objects bodies (what `stix2`'s
 //! `TAXIICollectionSink` sends). `--token TOKEN` (repeatable) requires
 //! `Authorization: Bearer TOKEN` on every request (401 otherwise).
+//! `--postgres URL` (feature `postgres`) serves a PostgreSQL database instead of
+//! memory: the bundles given are loaded into it idempotently (versions it holds
+//! already stay as they are), and with none it serves what the database holds, so
+//! any number of instances can serve one database.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,8 +28,10 @@ use std::time::Instant;
 
 #[path = "support/bearer.rs"]
 mod bearer;
+#[path = "support/serve_postgres.rs"]
+mod serve_postgres;
 
-use tower_taxii::{ApiRoot, CollectionInfo, MemoryBackend, Principal, TaxiiService, bundle_objects};
+use tower_taxii::{ApiRoot, CollectionInfo, MemoryBackend, Principal, StorageBackend, TaxiiService, bundle_objects};
 
 const API_ROOT: &str = "api/v21";
 
@@ -37,9 +43,10 @@ struct Options {
     writable: Vec<(String, Option<String>)>,
     accept_bundles: bool,
     tokens: Vec<String>,
+    postgres: Option<String>,
 }
 
-const USAGE: &str = "usage: serve [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [--token TOKEN]... [ID=]BUNDLE...";
+const USAGE: &str = "usage: serve [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [--token TOKEN]... [--postgres URL] [ID=]BUNDLE...";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
@@ -50,6 +57,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         writable: Vec::new(),
         accept_bundles: false,
         tokens: Vec::new(),
+        postgres: None,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -82,6 +90,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                 }
                 options.tokens.push(token);
             }
+            "--postgres" => options.postgres = Some(value("--postgres")?),
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             bundle => options.bundles.push(match bundle.split_once('=') {
@@ -112,12 +121,9 @@ fn mitre_collection(objects: &[bytes::Bytes]) -> Option<CollectionInfo> {
     })
 }
 
-fn load(backend: &MemoryBackend, id: Option<&str>, path: &Path) -> Result<(), String> {
-    let started = Instant::now();
-    let json = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let objects = bundle_objects(&json).map_err(|e| format!("{}: {e}", path.display()))?;
-    let named = mitre_collection(&objects);
-    let info = match (id, named) {
+/// The collection a bundle goes into: the `ID=` given, else its `x-mitre-collection`, else its file's name.
+fn collection_for(id: Option<&str>, path: &Path, objects: &[bytes::Bytes]) -> CollectionInfo {
+    match (id, mitre_collection(objects)) {
         (Some(id), Some(named)) => CollectionInfo {
             id: id.to_owned(),
             ..named
@@ -132,7 +138,14 @@ fn load(backend: &MemoryBackend, id: Option<&str>, path: &Path) -> Result<(), St
             );
             CollectionInfo::new(stem, stem)
         }
-    };
+    }
+}
+
+fn load(backend: &MemoryBackend, id: Option<&str>, path: &Path) -> Result<(), String> {
+    let started = Instant::now();
+    let json = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let objects = bundle_objects(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+    let info = collection_for(id, path, &objects);
     let collection = info.id.clone();
     backend.add_collection(API_ROOT, info);
     let report = backend
@@ -179,27 +192,14 @@ fn demo(backend: &MemoryBackend) {
     );
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("serve: {message}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+/// The memory backend with the bundles and writable collections asked for (the demo collection without them).
+fn memory_backend(options: &Options) -> Result<Arc<dyn StorageBackend>, String> {
     let backend = Arc::new(MemoryBackend::new());
     if options.bundles.is_empty() && options.writable.is_empty() {
         demo(&backend);
     }
     for (id, path) in &options.bundles {
-        if let Err(message) = load(&backend, id.as_deref(), path) {
-            eprintln!("serve: {message}");
-            return ExitCode::FAILURE;
-        }
+        load(&backend, id.as_deref(), path)?;
     }
     for (id, title) in &options.writable {
         let info = match backend.collection_info(API_ROOT, id) {
@@ -212,6 +212,32 @@ async fn main() -> ExitCode {
         backend.add_collection(API_ROOT, info.access(true, true));
         eprintln!("collection {id} is writable");
     }
+    Ok(backend)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("serve: {message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let backend = match &options.postgres {
+        Some(url) => serve_postgres::backend(url, &options.bundles, &options.writable).await,
+        None => memory_backend(&options),
+    };
+    let backend = match backend {
+        Ok(backend) => backend,
+        Err(message) => {
+            eprintln!("serve: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut builder = TaxiiService::builder(backend)
         .title("tower-taxii example server")
         .description("STIX 2.1 and 2.0 collections served by tower-taxii")

@@ -48,12 +48,16 @@ mod layer;
 #[cfg(feature = "memory")]
 mod memory;
 mod negotiate;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod query;
 mod resources;
 mod response;
 mod route;
 mod service;
 mod stix;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod timestamp;
 
 pub use async_trait::async_trait;
@@ -68,6 +72,8 @@ pub use index::{CollectionIndex, Inserted};
 pub use layer::{TaxiiLayer, WithTaxii};
 #[cfg(feature = "memory")]
 pub use memory::{LoadError, LoadReport, MemoryBackend};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresBackend, PostgresConfig};
 pub use query::{ObjectFilter, ObjectQuery, VersionSelector};
 pub use resources::{ApiRoot, CollectionInfo, Status, StatusDetail, StatusState, TAXII_MEDIA_TYPE, VersionRecord};
 pub use response::{DATE_ADDED_FIRST, DATE_ADDED_LAST};

@@ -47,10 +47,14 @@ pub fn example_binary(name: &str) -> Option<PathBuf> {
 fn build_example(name: &str) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     // Keep in step with [features] in Cargo.toml.
-    let features: Vec<&str> = [("memory", cfg!(feature = "memory")), ("tracing", cfg!(feature = "tracing"))]
-        .into_iter()
-        .filter_map(|(name, on)| on.then_some(name))
-        .collect();
+    let features: Vec<&str> = [
+        ("memory", cfg!(feature = "memory")),
+        ("tracing", cfg!(feature = "tracing")),
+        ("postgres", cfg!(feature = "postgres")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
     let mut command = Command::new(cargo);
     command
         .args([

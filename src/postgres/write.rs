@@ -1,0 +1,235 @@
+//! Writes: storing versions with strictly increasing `date_added`, and deleting.
+//!
+//! A write locks its collection's row (`SELECT ... FOR UPDATE`) for the length of
+//! its transaction. That row holds the last `date_added` given out, so writers on
+//! any number of instances take turns per collection, each new version gets a
+//! `date_added` above every earlier one (the database's clock, or one microsecond
+//! after the last value when the clock is not ahead of it), and a reader never sees
+//! a later `date_added` before an earlier one has committed: what `added_after`
+//! and the `next` cursor rely on.
+
+use std::collections::HashMap;
+
+use tokio_postgres::Transaction;
+
+use super::select::{spec_code, spec_from_code};
+use crate::cursor::Digest;
+use crate::query::VersionSelector;
+use crate::stix::{ObjectVersion, SpecVersion};
+use crate::timestamp::{Instant, Timestamp};
+
+/// Rows per `INSERT`.
+const CHUNK: usize = 1000;
+
+/// What storing one version did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Stored, under this version string.
+    Added(String),
+    /// The collection holds this version already (under this version string).
+    Duplicate {
+        /// The stored version string.
+        version: String,
+        /// Whether the stored copy has the same bytes.
+        identical: bool,
+    },
+}
+
+/// (id, version key, spec code): how a stored version is identified.
+type Key = (String, String, i64);
+
+fn key(v: &ObjectVersion) -> Key {
+    let version = if v.is_versioned() { v.version().to_owned() } else { String::new() };
+    (v.id().to_owned(), version, spec_code(v.spec_version()))
+}
+
+fn digest(v: &ObjectVersion) -> i64 {
+    Digest::new().field(v.json()).finish() as i64
+}
+
+/// The current time of the database's clock, in microseconds.
+pub(crate) const NOW_MICROS: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
+
+/// Stores versions in collection `cid`, in order, inside `tx` (which the caller
+/// commits). Versions the collection holds already, or that come earlier in the
+/// same call, are duplicates and change nothing.
+pub(crate) async fn store_versions(
+    tx: &Transaction<'_>,
+    schema: &str,
+    cid: i64,
+    versions: Vec<ObjectVersion>,
+) -> Result<Vec<Outcome>, tokio_postgres::Error> {
+    let row = tx
+        .query_one(
+            &format!("SELECT last_added, {NOW_MICROS} FROM {schema}.collections WHERE cid = $1 FOR UPDATE"),
+            &[&cid],
+        )
+        .await?;
+    let (mut last, now): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    let keys: Vec<Key> = versions.iter().map(key).collect();
+    let mut held: HashMap<Key, (String, i64)> = HashMap::new();
+    let existing = tx
+        .query(
+            &format!(
+                "SELECT k.object_id, k.version_key, k.spec, v.version, v.digest \
+                 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(object_id, version_key, spec) \
+                 JOIN {schema}.versions v ON v.cid = $4 AND v.object_id = k.object_id AND v.version_key = k.version_key AND v.spec = k.spec"
+            ),
+            &[
+                &keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>(),
+                &keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>(),
+                &keys.iter().map(|k| k.2).collect::<Vec<_>>(),
+                &cid,
+            ],
+        )
+        .await?;
+    for row in existing {
+        held.insert(
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?),
+            (row.try_get(3)?, row.try_get(4)?),
+        );
+    }
+    let mut outcomes = Vec::with_capacity(versions.len());
+    let mut added: Vec<ObjectVersion> = Vec::new();
+    for (version, key) in versions.into_iter().zip(keys) {
+        let mine = digest(&version);
+        if let Some((stored, theirs)) = held.get(&key) {
+            outcomes.push(Outcome::Duplicate {
+                version: stored.clone(),
+                identical: *theirs == mine,
+            });
+            continue;
+        }
+        let date_added = if last >= now { last.saturating_add(1) } else { now };
+        last = date_added;
+        let version = version.with_date_added(Timestamp::from_micros(date_added));
+        held.insert(key, (version.version().to_owned(), mine));
+        outcomes.push(Outcome::Added(version.version().to_owned()));
+        added.push(version);
+    }
+    if added.is_empty() {
+        return Ok(outcomes);
+    }
+    let insert = format!(
+        "INSERT INTO {schema}.versions (cid, date_added, object_id, object_type, spec, version, version_key, v_secs, v_nanos, digest, json) \
+         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::integer[], $10::bigint[], $11::bytea[])"
+    );
+    let statement = tx.prepare(&insert).await?;
+    for chunk in added.chunks(CHUNK) {
+        let keys: Vec<Key> = chunk.iter().map(key).collect();
+        tx.execute(
+            &statement,
+            &[
+                &cid,
+                &chunk.iter().map(|v| v.date_added().as_micros()).collect::<Vec<_>>(),
+                &chunk.iter().map(ObjectVersion::id).collect::<Vec<_>>(),
+                &chunk.iter().map(ObjectVersion::object_type).collect::<Vec<_>>(),
+                &keys.iter().map(|k| k.2).collect::<Vec<_>>(),
+                &chunk.iter().map(ObjectVersion::version).collect::<Vec<_>>(),
+                &keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>(),
+                &chunk.iter().map(|v| v.version_instant().secs).collect::<Vec<_>>(),
+                &chunk.iter().map(|v| v.version_instant().nanos as i32).collect::<Vec<_>>(),
+                &chunk.iter().map(digest).collect::<Vec<_>>(),
+                &chunk.iter().map(|v| &v.json()[..]).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    tx.execute(
+        &format!("UPDATE {schema}.collections SET last_added = $2 WHERE cid = $1"),
+        &[&cid, &last],
+    )
+    .await?;
+    count_specs(tx, schema, cid, added.iter().map(|v| (spec_code(v.spec_version()), 1))).await?;
+    Ok(outcomes)
+}
+
+/// Adds `delta` to the count of versions of each spec version (the collection's
+/// `media_types` are those with a count above zero).
+async fn count_specs(
+    tx: &Transaction<'_>,
+    schema: &str,
+    cid: i64,
+    deltas: impl Iterator<Item = (i64, i64)>,
+) -> Result<(), tokio_postgres::Error> {
+    let mut totals: HashMap<i64, i64> = HashMap::new();
+    for (spec, delta) in deltas {
+        *totals.entry(spec).or_default() += delta;
+    }
+    let (specs, counts): (Vec<i64>, Vec<i64>) = totals.into_iter().unzip();
+    tx.execute(
+        &format!(
+            "INSERT INTO {schema}.spec_counts (cid, spec, versions) SELECT $1, s, n FROM unnest($2::bigint[], $3::bigint[]) AS t(s, n) \
+             ON CONFLICT (cid, spec) DO UPDATE SET versions = {schema}.spec_counts.versions + excluded.versions"
+        ),
+        &[&cid, &specs, &counts],
+    )
+    .await?;
+    Ok(())
+}
+
+/// One stored version of an object, as deleting needs to rank it.
+struct Stored {
+    date_added: i64,
+    spec: SpecVersion,
+    instant: Instant,
+}
+
+/// Deletes the selected versions of one object in collection `cid` inside `tx`;
+/// returns how many. Selection follows the reference semantics: among the object's
+/// versions in `spec_versions` (all when `None`), `versions` picks by rank
+/// (instant, spec version, date_added) or by instant.
+pub(crate) async fn delete_versions(
+    tx: &Transaction<'_>,
+    schema: &str,
+    cid: i64,
+    object_id: &str,
+    versions: &VersionSelector,
+    spec_versions: Option<&[SpecVersion]>,
+) -> Result<usize, tokio_postgres::Error> {
+    tx.execute(&format!("SELECT 1 FROM {schema}.collections WHERE cid = $1 FOR UPDATE"), &[&cid])
+        .await?;
+    let rows = tx
+        .query(
+            &format!("SELECT date_added, spec, v_secs, v_nanos FROM {schema}.versions WHERE cid = $1 AND object_id = $2"),
+            &[&cid, &object_id],
+        )
+        .await?;
+    let mut stored = Vec::with_capacity(rows.len());
+    for row in rows {
+        let nanos: i32 = row.try_get(3)?;
+        stored.push(Stored {
+            date_added: row.try_get(0)?,
+            spec: spec_from_code(row.try_get(1)?),
+            instant: Instant {
+                secs: row.try_get(2)?,
+                nanos: u32::try_from(nanos).unwrap_or_default(),
+            },
+        });
+    }
+    stored.retain(|s| spec_versions.is_none_or(|specs| specs.contains(&s.spec)));
+    let rank = |s: &Stored| (s.instant, s.spec, s.date_added);
+    let first = stored.iter().map(rank).min();
+    let last = stored.iter().map(rank).max();
+    let doomed: Vec<&Stored> = stored
+        .iter()
+        .filter(|s| match versions {
+            VersionSelector::All => true,
+            VersionSelector::Pick { first: f, last: l, at } => {
+                at.contains(&s.instant) || (*f && first == Some(rank(s))) || (*l && last == Some(rank(s)))
+            }
+        })
+        .collect();
+    if doomed.is_empty() {
+        return Ok(0);
+    }
+    let dates: Vec<i64> = doomed.iter().map(|s| s.date_added).collect();
+    let removed = tx
+        .execute(
+            &format!("DELETE FROM {schema}.versions WHERE cid = $1 AND date_added = ANY($2::bigint[])"),
+            &[&cid, &dates],
+        )
+        .await?;
+    count_specs(tx, schema, cid, doomed.iter().map(|s| (spec_code(s.spec), -1))).await?;
+    Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+}

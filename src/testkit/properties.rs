@@ -1,0 +1,310 @@
+//! Property checks: random data loaded in random requests, random queries compared
+//! with the naive [`model`](super::model), random paged walks compared with the
+//! unpaged answer. Failures are shrunk to a small case by proptest.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+
+use super::BackendFactory;
+use super::fixtures::{Spec, Store, check_order, id, keys, object, record_keys, writable};
+use super::model;
+use crate::cursor::Position;
+use crate::query::{ObjectFilter, ObjectQuery, VersionSelector};
+use crate::stix::{ObjectVersion, SpecVersion};
+use crate::timestamp::{Timestamp, parse_rfc3339};
+
+/// The versions random objects take; the first two are one instant spelled twice.
+const MODIFIED: [&str; 4] = [
+    "2020-01-01T00:00:00Z",
+    "2020-01-01T00:00:00.000Z",
+    "2021-06-01T12:00:00.5Z",
+    "2022-01-01T00:00:00Z",
+];
+const KINDS: [&str; 3] = ["indicator", "malware", "tool"];
+const IDS: usize = 9;
+
+/// One random object: which id, which version, which spec version, which bytes,
+/// which of two collections.
+#[derive(Debug, Clone)]
+struct RandomObject {
+    object: usize,
+    modified: usize,
+    v21: bool,
+    variant: u32,
+    collection: usize,
+}
+
+impl RandomObject {
+    fn json(&self) -> String {
+        let spec = if self.v21 { Spec::V21 } else { Spec::V20 };
+        object(&object_id(self.object), MODIFIED[self.modified], spec, self.variant)
+    }
+}
+
+fn object_id(n: usize) -> String {
+    id(KINDS[n % KINDS.len()], n as u32)
+}
+
+/// A random query, with times given as positions in the stored versions (they are
+/// only known once the data is stored).
+#[derive(Debug, Clone)]
+struct RandomQuery {
+    ids: Option<Vec<usize>>,
+    types: Option<Vec<usize>>,
+    all: bool,
+    first: bool,
+    last: bool,
+    at: Vec<usize>,
+    specs: usize,
+    added_after: Option<(usize, i64)>,
+    position: Option<(usize, usize)>,
+    limit: usize,
+}
+
+impl RandomQuery {
+    fn filter(&self, stored: &[ObjectVersion]) -> ObjectFilter {
+        let date = |(index, delta): (usize, i64)| match stored.len() {
+            0 => Timestamp::from_micros(delta),
+            n => Timestamp::from_micros(stored[index % n].date_added().as_micros() + delta),
+        };
+        let mut at = Vec::new();
+        for i in &self.at {
+            let instant = parse_rfc3339(MODIFIED[*i]).unwrap_or_else(|| panic!("testkit bug: {}", MODIFIED[*i]));
+            if !at.contains(&instant) {
+                at.push(instant);
+            }
+        }
+        let list = |items: &Option<Vec<usize>>, name: &dyn Fn(usize) -> String| {
+            items.as_ref().map(|items| {
+                let mut names: Vec<String> = Vec::new();
+                for n in items.iter().map(|i| name(*i)) {
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+                names
+            })
+        };
+        ObjectFilter {
+            ids: list(&self.ids, &object_id),
+            types: list(&self.types, &|i| KINDS[i].to_owned()),
+            versions: if self.all {
+                VersionSelector::All
+            } else {
+                VersionSelector::Pick {
+                    first: self.first,
+                    last: self.last,
+                    at,
+                }
+            },
+            spec_versions: match self.specs {
+                0 => None,
+                1 => Some(vec![SpecVersion::V2_0]),
+                2 => Some(vec![SpecVersion::V2_1]),
+                _ => Some(vec![SpecVersion::V2_0, SpecVersion::V2_1]),
+            },
+            added_after: self.added_after.map(date),
+        }
+    }
+
+    fn position(&self, stored: &[ObjectVersion]) -> Option<Position> {
+        let (a, b) = self.position?;
+        let n = stored.len();
+        if n == 0 {
+            return None;
+        }
+        let (x, y) = (stored[a % n].date_added(), stored[b % n].date_added());
+        Some(Position {
+            snapshot: x.max(y),
+            after: x.min(y),
+        })
+    }
+}
+
+fn random_object() -> impl Strategy<Value = RandomObject> {
+    (0..IDS, 0..MODIFIED.len(), any::<bool>(), 0..2u32, 0..2usize).prop_map(|(object, modified, v21, variant, collection)| RandomObject {
+        object,
+        modified,
+        v21,
+        variant,
+        collection,
+    })
+}
+
+fn random_batches() -> impl Strategy<Value = Vec<Vec<RandomObject>>> {
+    vec(vec(random_object(), 1..8), 1..5)
+}
+
+fn random_query() -> impl Strategy<Value = RandomQuery> {
+    (
+        proptest::option::weighted(0.3, vec(0..IDS, 1..4)),
+        proptest::option::weighted(0.3, vec(0..KINDS.len(), 1..3)),
+        (any::<bool>(), any::<bool>(), any::<bool>(), vec(0..MODIFIED.len(), 0..3)),
+        0..4usize,
+        proptest::option::weighted(0.4, (any::<usize>(), -1..=1i64)),
+        proptest::option::weighted(0.3, (any::<usize>(), any::<usize>())),
+        1..12usize,
+    )
+        .prop_map(
+            |(ids, types, (all, first, last, at), specs, added_after, position, limit)| RandomQuery {
+                ids,
+                types,
+                all: all && !first,
+                first,
+                last,
+                at,
+                specs,
+                added_after,
+                position,
+                limit,
+            },
+        )
+}
+
+type Check<V> = fn(Arc<dyn BackendFactory>, V) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs a property with proptest on a blocking thread, each case on the runtime.
+async fn run_property<S>(factory: Arc<dyn BackendFactory>, strategy: S, check: Check<S::Value>)
+where
+    S: Strategy + Send + 'static,
+    S::Value: Debug + Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut config = Config::default();
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            config.cases = 32;
+        }
+        config.failure_persistence = None;
+        config.max_shrink_iters = 200;
+        let mut runner = TestRunner::new(config);
+        runner
+            .run(&strategy, |value| {
+                handle.block_on(check(Arc::clone(&factory), value));
+                Ok::<(), TestCaseError>(())
+            })
+            .map_err(|e| match e {
+                TestError::Fail(reason, value) => format!("{reason}\nminimal failing case: {value:#?}"),
+                TestError::Abort(reason) => format!("aborted: {reason}"),
+            })
+    })
+    .await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(message)) => panic!("property failed: {message}"),
+        Err(e) => panic!("property runner failed: {e}"),
+    }
+}
+
+/// Loads the batches, each request into the collection its objects name.
+async fn load(store: &Store, batches: &[Vec<RandomObject>]) {
+    for batch in batches {
+        for (c, collection) in ["tk-a", "tk-b"].into_iter().enumerate() {
+            let objects: Vec<String> = batch.iter().filter(|o| o.collection == c).map(RandomObject::json).collect();
+            if !objects.is_empty() {
+                store.add(collection, &objects).await;
+            }
+        }
+    }
+}
+
+/// What a collection should hold after loading: the first copy of each (id,
+/// version string, spec version), in the order they were sent.
+fn expected_store(batches: &[Vec<RandomObject>], collection: usize) -> Vec<(String, String, SpecVersion, String)> {
+    let mut held: Vec<(String, String, SpecVersion, String)> = Vec::new();
+    for o in batches.iter().flatten().filter(|o| o.collection == collection) {
+        let spec = if o.v21 { SpecVersion::V2_1 } else { SpecVersion::V2_0 };
+        let (id, version) = (object_id(o.object), MODIFIED[o.modified].to_owned());
+        if !held.iter().any(|(i, v, s, _)| *i == id && *v == version && *s == spec) {
+            held.push((id, version, spec, o.json()));
+        }
+    }
+    held
+}
+
+/// Random requests into two collections, then random queries: each collection holds
+/// the first copy of every distinct version in the order sent, and every query's
+/// page (items and `more`), on objects and manifest alike, equals the naive model's.
+pub async fn random_queries_match_model(factory: Arc<dyn BackendFactory>) {
+    let strategy = (random_batches(), vec(random_query(), 1..8));
+    run_property(factory, strategy, |factory, (batches, queries)| {
+        Box::pin(async move {
+            let store = Store::new(&*factory, &[writable("tk-a"), writable("tk-b")]).await;
+            load(&store, &batches).await;
+            for (c, collection) in ["tk-a", "tk-b"].into_iter().enumerate() {
+                let stored = store.stored(collection).await;
+                let held: Vec<_> = stored
+                    .iter()
+                    .map(|v| {
+                        (
+                            v.id().to_owned(),
+                            v.version().to_owned(),
+                            v.spec_version(),
+                            String::from_utf8_lossy(v.json()).into_owned(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(held, expected_store(&batches, c), "what {collection} holds after loading");
+            }
+            let stored = store.stored("tk-a").await;
+            for random in &queries {
+                let query = ObjectQuery {
+                    filter: random.filter(&stored),
+                    limit: random.limit,
+                    position: random.position(&stored),
+                };
+                let (expected, more) = model::select(&stored, &query);
+                let page = store.page("tk-a", &query.filter, query.limit, query.position).await;
+                check_order(&page.items, &query.filter);
+                assert_eq!(keys(&page.items), keys(&expected), "items for {query:?}");
+                assert_eq!(page.more, more, "`more` for {query:?}");
+                let manifest = store.manifest("tk-a", &query.filter, query.limit, query.position).await;
+                assert_eq!(record_keys(&manifest.items), keys(&expected), "manifest for {query:?}");
+                assert_eq!(manifest.more, more, "manifest `more` for {query:?}");
+            }
+        })
+    })
+    .await;
+}
+
+/// Random data, a random query and page size: the paged walk equals the unpaged
+/// answer, even when more random requests land between its first and second page.
+pub async fn random_walks_equal_unpaged(factory: Arc<dyn BackendFactory>) {
+    let strategy = (random_batches(), random_query(), random_batches());
+    run_property(factory, strategy, |factory, (batches, random, later)| {
+        Box::pin(async move {
+            let store = Store::new(&*factory, &[writable("tk-a"), writable("tk-b")]).await;
+            load(&store, &batches).await;
+            let stored = store.stored("tk-a").await;
+            let filter = random.filter(&stored);
+            let limit = 1 + random.limit % 5;
+            let unpaged = store.select("tk-a", &filter).await;
+            let mut walked = Vec::new();
+            let mut position: Option<Position> = None;
+            for page_number in 0..1000 {
+                let page = store.page("tk-a", &filter, limit, position).await;
+                assert!(page.items.len() <= limit);
+                walked.extend(page.items);
+                if page_number == 0 {
+                    load(&store, &later).await;
+                }
+                if !page.more {
+                    break;
+                }
+                position = Some(Position {
+                    snapshot: position.map_or(page.snapshot, |p| p.snapshot),
+                    after: walked.last().map_or(Timestamp::MIN, ObjectVersion::date_added),
+                });
+            }
+            check_order(&walked, &filter);
+            assert_eq!(keys(&walked), keys(&unpaged), "a walk at limit {limit} for {filter:?}");
+        })
+    })
+    .await;
+}

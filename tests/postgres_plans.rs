@@ -1,0 +1,148 @@
+//! Query plans of the page queries at two collection sizes: every page walks an
+//! index from its position and stops at the page's end, so what it reads (shared
+//! buffers) does not grow with the collection. Prints the plans.
+//!
+//! The sizes are 10 000 and, by default, 200 000 versions (to keep CI short);
+//! `TAXII_PLAN_ROWS=1000000` runs the large side at a million.
+#![cfg(feature = "postgres")]
+
+mod common;
+mod postgres_support;
+
+use postgres_support::{admin, backend_in, drop_schemas, postgres_or_skip, unique_schema};
+use tower_taxii::{CollectionInfo, ObjectFilter, ObjectQuery, Position, PostgresBackend, SpecVersion, Timestamp, VersionSelector};
+
+const ROOT: &str = "api/v21";
+const BASE: i64 = 1_600_000_000_000_000;
+
+/// A collection of `rows` versions straight into the table: objects of three types
+/// with two versions each, in `date_added` order `BASE + i`.
+async fn collection_of(schema: &str, backend: &PostgresBackend, name: &str, rows: i64) {
+    backend
+        .add_collection(ROOT, CollectionInfo::new(name, name))
+        .await
+        .expect("add_collection");
+    let client = admin().await;
+    let sql = format!(
+        r#"
+WITH c AS (SELECT cid FROM {schema}.collections WHERE api_root = '{ROOT}' AND id = '{name}'),
+g AS (
+  SELECT i, (ARRAY['indicator','malware','tool'])[(i / 2) % 3 + 1] AS t,
+         lpad(to_hex(i / 2), 8, '0') || '-0000-4000-8000-000000000000' AS u,
+         1577836800 + (i % 2) * 86400 AS secs
+  FROM generate_series(0, {rows} - 1) AS i
+)
+INSERT INTO {schema}.versions (cid, date_added, object_id, object_type, spec, version, version_key, v_secs, v_nanos, digest, json)
+SELECT c.cid, {BASE} + i, t || '--' || u, t, 131073,
+       to_char(to_timestamp(secs) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+       to_char(to_timestamp(secs) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+       secs, 0, i,
+       convert_to('{{"type":"' || t || '","spec_version":"2.1","id":"' || t || '--' || u || '","created":"2020-01-01T00:00:00Z","modified":"'
+                  || to_char(to_timestamp(secs) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '","name":"object ' || i || '"}}', 'UTF8')
+FROM g, c;
+UPDATE {schema}.collections SET last_added = {BASE} + {rows} - 1 WHERE id = '{name}';
+ANALYZE {schema}.versions;
+"#
+    );
+    client.batch_execute(&sql).await.expect("generate the collection");
+}
+
+/// The shared buffers a plan read (hit plus read) at its top node.
+fn buffers(plan: &str) -> u64 {
+    plan.lines()
+        .find(|l| l.trim_start().starts_with("Buffers:"))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| {
+                    w.split_once('=')
+                        .and_then(|(k, v)| matches!(k, "hit" | "read").then(|| v.parse::<u64>().unwrap_or(0)))
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_cost_the_same_at_any_size() {
+    if !postgres_or_skip() {
+        return;
+    }
+    let large: i64 = std::env::var("TAXII_PLAN_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let schema = unique_schema("plans");
+    let backend = backend_in(&schema).await;
+    collection_of(&schema, &backend, "small", 10_000).await;
+    collection_of(&schema, &backend, "large", large).await;
+
+    let middle = |rows: i64| Position {
+        snapshot: Timestamp::from_micros(BASE + rows - 1),
+        after: Timestamp::from_micros(BASE + rows / 2),
+    };
+    type Case = (&'static str, ObjectFilter, bool);
+    let cases: Vec<Case> = vec![
+        ("default (latest versions)", ObjectFilter::default(), false),
+        ("default, from the middle", ObjectFilter::default(), true),
+        (
+            "match[type]=malware",
+            ObjectFilter {
+                types: Some(vec!["malware".into()]),
+                ..ObjectFilter::default()
+            },
+            true,
+        ),
+        (
+            "match[version]=first",
+            ObjectFilter {
+                versions: VersionSelector::Pick {
+                    first: true,
+                    last: false,
+                    at: Vec::new(),
+                },
+                ..ObjectFilter::default()
+            },
+            true,
+        ),
+        (
+            "match[version]=all, match[spec_version]=2.0,2.1",
+            ObjectFilter {
+                versions: VersionSelector::All,
+                spec_versions: Some(vec![SpecVersion::V2_0, SpecVersion::V2_1]),
+                ..ObjectFilter::default()
+            },
+            true,
+        ),
+        (
+            "match[id]",
+            ObjectFilter {
+                ids: Some(vec!["malware--00000001-0000-4000-8000-000000000000".into()]),
+                versions: VersionSelector::All,
+                ..ObjectFilter::default()
+            },
+            false,
+        ),
+    ];
+    for (name, filter, from_middle) in cases {
+        let mut read = Vec::new();
+        for (collection, rows) in [("small", 10_000), ("large", large)] {
+            let query = ObjectQuery {
+                filter: filter.clone(),
+                limit: 100,
+                position: from_middle.then(|| middle(rows)),
+            };
+            let plan = backend.explain(ROOT, collection, &query, true).await.expect("explain");
+            println!("--- {name}, {rows} versions, a page of 100:\n{plan}");
+            assert!(!plan.contains("Seq Scan"), "{name} at {rows}: a sequential scan\n{plan}");
+            read.push(buffers(&plan));
+        }
+        let (small, large_read) = (read[0], read[1]);
+        println!("{name}: {small} buffers at 10000 versions, {large_read} at {large}");
+        assert!(
+            large_read <= small * 2 + 64,
+            "{name}: a page reads {large_read} buffers at {large} versions but {small} at 10000"
+        );
+    }
+    drop(backend);
+    drop_schemas(&[schema]).await;
+}
