@@ -127,7 +127,7 @@ pub(crate) fn envelope_objects(body: &[u8], rules: EnvelopeRules) -> Result<Vec<
 }
 
 /// A new status for a request received at `received`, with every object pending.
-pub(crate) fn new_status(received: Timestamp, total: usize) -> Status {
+pub(crate) fn new_status(received: Timestamp, total: usize, collection: &str) -> Status {
     Status {
         id: random_uuid(),
         status: StatusState::Pending,
@@ -139,6 +139,7 @@ pub(crate) fn new_status(received: Timestamp, total: usize) -> Status {
         successes: Vec::new(),
         failures: Vec::new(),
         pendings: Vec::new(),
+        collection: Some(collection.to_owned()),
     }
 }
 

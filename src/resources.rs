@@ -152,6 +152,8 @@ pub struct VersionRecord {
 impl From<&ObjectVersion> for VersionRecord {
     fn from(v: &ObjectVersion) -> Self {
         VersionRecord {
+            // Fresh copies rather than shared clones: under concurrent requests, touching
+            // the stored strings' reference counts costs more than copying them.
             id: Arc::from(v.id()),
             version: Arc::from(v.version()),
             spec_version: v.spec_version(),
@@ -209,6 +211,11 @@ pub struct Status {
     /// The objects still being processed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pendings: Vec<StatusDetail>,
+    /// The id of the collection the request added objects to. Not part of the TAXII
+    /// resource (never serialized): the service shows a status only to principals who
+    /// may see that collection, so a status cannot reveal a hidden collection's objects.
+    #[serde(skip)]
+    pub collection: Option<String>,
 }
 
 impl Status {

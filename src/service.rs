@@ -388,13 +388,25 @@ impl Inner {
         }
     }
 
+    /// A status, for principals who may see the collection it added objects to; for
+    /// others it answers exactly like a status that does not exist.
     async fn status(&self, call: &Call<'_>, id: &str) -> Result<Response<TaxiiBody>, TaxiiError> {
-        match self
+        let mut found = self
             .backend
             .status(self.root_name(call), id, call.principal)
             .await
-            .map_err(backend_error)?
-        {
+            .map_err(backend_error)?;
+        if let Some(collection) = found.as_ref().and_then(|s| s.collection.clone()) {
+            let visible = self
+                .backend
+                .collection(self.root_name(call), &collection, call.principal)
+                .await
+                .map_err(backend_error)?;
+            if visible.and_then(|c| self.as_seen_by(call, c)).is_none() {
+                found = None;
+            }
+        }
+        match found {
             Some(mut status) => {
                 status.settle();
                 Ok(response::resource(&status))
@@ -468,7 +480,7 @@ impl Inner {
         let body = read_body(body, self.roots[call.root].info.max_content_length).await?;
         let objects = envelope_objects(&body, self.envelope)?;
         let received = Timestamp::now();
-        let mut status = new_status(received, objects.len());
+        let mut status = new_status(received, objects.len(), &collection.id);
         let valid = validate(objects, received, &mut status);
         let mut status = self
             .backend

@@ -52,6 +52,7 @@ fn fixture() -> (Arc<MemoryBackend>, TaxiiService) {
             }],
             failures: Vec::new(),
             pendings: Vec::new(),
+            collection: None,
         },
     );
     let service = TaxiiService::builder(backend.clone())
