@@ -45,6 +45,7 @@ mod error;
 mod index;
 mod ingest;
 mod layer;
+mod load;
 #[cfg(feature = "memory")]
 mod memory;
 mod negotiate;
@@ -70,8 +71,9 @@ pub use cursor::Position;
 pub use error::TaxiiError;
 pub use index::{CollectionIndex, Inserted};
 pub use layer::{TaxiiLayer, WithTaxii};
+pub use load::{LoadError, LoadReport};
 #[cfg(feature = "memory")]
-pub use memory::{LoadError, LoadReport, MemoryBackend};
+pub use memory::MemoryBackend;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresBackend, PostgresConfig};
 pub use query::{ObjectFilter, ObjectQuery, VersionSelector};

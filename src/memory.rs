@@ -14,7 +14,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -22,11 +21,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::backend::{BackendError, Page, Principal, StorageBackend};
-use crate::bundle::{BundleError, bundle_object_copies};
+use crate::bundle::bundle_object_copies;
 use crate::index::{CollectionIndex, Inserted};
+use crate::load::{LoadError, LoadReport};
 use crate::query::{ObjectQuery, VersionSelector};
 use crate::resources::{CollectionInfo, Status, StatusDetail, VersionRecord};
-use crate::stix::{InvalidObject, ObjectVersion, SpecVersion};
+use crate::stix::{ObjectVersion, SpecVersion};
 use crate::timestamp::Timestamp;
 
 /// A [`StorageBackend`] that keeps everything in memory.
@@ -56,41 +56,6 @@ struct Collection {
     info: CollectionInfo,
     index: CollectionIndex,
 }
-
-/// What loading objects did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LoadReport {
-    /// Versions stored anew.
-    pub added: usize,
-    /// Versions the collection already held (unchanged), the next field's included.
-    pub duplicates: usize,
-    /// Of the duplicates, those whose JSON differed from the stored copy: the same
-    /// (id, version, spec version) republished with other content. The first copy is
-    /// kept, as versions are immutable.
-    pub conflicts: usize,
-    /// Objects that could not be stored, with the reason.
-    pub rejected: Vec<InvalidObject>,
-}
-
-/// Why objects could not be loaded at all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoadError {
-    /// No collection has that id in that API root.
-    NoSuchCollection(String),
-    /// The input is not a bundle.
-    Bundle(BundleError),
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::NoSuchCollection(id) => write!(f, "no collection {id:?}"),
-            LoadError::Bundle(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for LoadError {}
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())

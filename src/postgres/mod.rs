@@ -64,10 +64,11 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 use crate::backend::{BackendError, Page, Principal, StorageBackend};
-use crate::bundle::{BundleError, bundle_objects};
+use crate::bundle::bundle_objects;
+use crate::load::{LoadError, LoadReport};
 use crate::query::{ObjectQuery, VersionSelector};
 use crate::resources::{CollectionInfo, Status, StatusDetail, VersionRecord};
-use crate::stix::{InvalidObject, ObjectVersion, SpecVersion};
+use crate::stix::{ObjectVersion, SpecVersion};
 use crate::timestamp::Timestamp;
 
 use error::{db_error, pool_error};
@@ -261,43 +262,6 @@ impl DerefMut for Conn {
             .unwrap_or_else(|| unreachable!("a released connection is used"))
     }
 }
-
-/// What loading objects did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LoadReport {
-    /// Versions stored anew.
-    pub added: usize,
-    /// Versions the collection already held (unchanged), the next field's included.
-    pub duplicates: usize,
-    /// Of the duplicates, those whose JSON differed from the stored copy.
-    pub conflicts: usize,
-    /// Objects that could not be stored, with the reason.
-    pub rejected: Vec<InvalidObject>,
-}
-
-/// Why objects could not be loaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoadError {
-    /// No collection has that id in that API root.
-    NoSuchCollection(String),
-    /// The input is not a bundle.
-    Bundle(BundleError),
-    /// The database failed; batches stored before the failure stay (loading again
-    /// is idempotent).
-    Backend(BackendError),
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::NoSuchCollection(id) => write!(f, "no collection {id:?}"),
-            LoadError::Bundle(e) => e.fmt(f),
-            LoadError::Backend(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for LoadError {}
 
 /// Versions per transaction when loading.
 const LOAD_BATCH: usize = 5000;
