@@ -87,16 +87,55 @@ pub(crate) struct EnvelopeRules {
     pub(crate) accept_bundles: bool,
     /// The most objects one request may carry.
     pub(crate) max_objects: usize,
+    /// The deepest nesting of JSON arrays and objects a body may have, the envelope
+    /// itself counting as one level.
+    pub(crate) max_depth: usize,
+}
+
+/// How deeply the arrays and objects of well-formed JSON nest (0 for a scalar).
+/// A linear scan that skips strings; it allocates nothing, however deep the input.
+pub(crate) fn json_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The objects of a TAXII envelope, each as its exact bytes.
 ///
-/// Not JSON: 400. JSON but not an envelope (a STIX bundle unless accepted, no
-/// `objects`, `objects` not a non-empty list): 422. More objects than allowed: 413.
+/// Not JSON, or nested deeper than `max_depth`: 400. JSON but not an envelope (a STIX
+/// bundle unless accepted, no `objects`, `objects` not a non-empty list): 422. More
+/// objects than allowed: 413.
 pub(crate) fn envelope_objects(body: &[u8], rules: EnvelopeRules) -> Result<Vec<Bytes>, TaxiiError> {
     let unprocessable = |why: &str| TaxiiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable entity").description(why.to_owned());
+    // serde_json reads a `RawValue` without its recursion limit, so depth is checked here.
     let raw: &RawValue =
         serde_json::from_slice(body).map_err(|e| TaxiiError::bad_request(format!("the body is not well-formed JSON: {e}")))?;
+    if json_depth(body) > rules.max_depth {
+        return Err(TaxiiError::bad_request(format!(
+            "the body nests JSON arrays and objects more than {} levels deep",
+            rules.max_depth
+        )));
+    }
     if !raw.get().starts_with('{') {
         return Err(unprocessable(
             "the body is not a TAXII envelope (a JSON object with an \"objects\" list)",
@@ -196,6 +235,7 @@ mod tests {
             EnvelopeRules {
                 accept_bundles: false,
                 max_objects: 100,
+                max_depth: 5,
             },
         )
     }
@@ -207,7 +247,21 @@ mod tests {
     const STRICT: EnvelopeRules = EnvelopeRules {
         accept_bundles: false,
         max_objects: 3,
+        max_depth: 5,
     };
+
+    #[test]
+    fn measures_depth_outside_strings_and_refuses_deep_bodies() {
+        assert_eq!(json_depth(b"1"), 0);
+        assert_eq!(json_depth(br#"{"objects":[{"a":[1,{"b":2}]}]}"#), 5);
+        assert_eq!(json_depth(br#"{"a":"[[[{{{\"[[[","b":[]}"#), 2);
+        let deep = |n: usize| format!("{{\"objects\":[{}{}]}}", "[".repeat(n), "]".repeat(n));
+        assert_eq!(envelope_objects_strict(deep(3).as_bytes()).unwrap().len(), 1);
+        assert_eq!(status_of(envelope_objects_strict(deep(4).as_bytes())), 400);
+        // Far past serde_json's own recursion limit, which RawValue does not apply.
+        let e = envelope_objects_strict(deep(100_000).as_bytes()).unwrap_err();
+        assert_eq!(e.status(), 400);
+    }
 
     #[test]
     fn bundles_and_object_counts_follow_the_rules() {

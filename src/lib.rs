@@ -35,6 +35,10 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 mod access;
 pub mod auth;
 mod backend;
@@ -80,7 +84,8 @@ pub use query::{ObjectFilter, ObjectQuery, VersionSelector};
 pub use resources::{ApiRoot, CollectionInfo, Status, StatusDetail, StatusState, TAXII_MEDIA_TYPE, VersionRecord};
 pub use response::{DATE_ADDED_FIRST, DATE_ADDED_LAST};
 pub use service::{
-    DEFAULT_MAX_OBJECTS_PER_ENVELOPE, DEFAULT_MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE, ResponseFuture, TaxiiService, TaxiiServiceBuilder,
+    DEFAULT_MAX_JSON_DEPTH, DEFAULT_MAX_MATCH_VALUES, DEFAULT_MAX_OBJECTS_PER_ENVELOPE, DEFAULT_MAX_PAGE_SIZE, DEFAULT_MAX_QUERY_LENGTH,
+    DEFAULT_PAGE_SIZE, ResponseFuture, TaxiiService, TaxiiServiceBuilder,
 };
 pub use stix::{InvalidObject, ObjectVersion, SpecVersion, is_stix_type, is_uuid, split_stix_id};
 pub use timestamp::{Instant, Timestamp, TimestampError, parse_rfc3339};

@@ -163,11 +163,29 @@ impl Params {
     }
 }
 
-/// Parses a raw query string for an endpoint that allows `allowed`.
-pub(crate) fn parse(raw: Option<&str>, allowed: Allowed) -> Result<Params, QueryError> {
+/// Bounds on a query string, checked before any of it is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueryLimits {
+    /// The most octets the raw query string (after `?`) may have.
+    pub(crate) max_length: usize,
+    /// The most comma-separated values all `match[...]` parameters together may carry.
+    pub(crate) max_match_values: usize,
+}
+
+/// Parses a raw query string for an endpoint that allows `allowed`, within `limits`.
+pub(crate) fn parse(raw: Option<&str>, allowed: Allowed, limits: QueryLimits) -> Result<Params, QueryError> {
+    let raw = raw.unwrap_or("");
+    if raw.len() > limits.max_length {
+        return Err(QueryError(format!(
+            "the query string has {} octets; this server takes at most {}",
+            raw.len(),
+            limits.max_length
+        )));
+    }
     let mut params = Params::default();
     let mut seen = 0u8;
-    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    let mut match_values = 0usize;
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let key =
             percent_decode(key).ok_or_else(|| QueryError(format!("the parameter name {key:?} is not valid percent-encoded UTF-8")))?;
@@ -183,6 +201,15 @@ pub(crate) fn parse(raw: Option<&str>, allowed: Allowed) -> Result<Params, Query
         seen |= bit;
         let value =
             percent_decode(value).ok_or_else(|| QueryError(format!("the value of \"{name}\" is not valid percent-encoded UTF-8")))?;
+        if name.starts_with("match[") {
+            match_values += value.split(',').count();
+            if match_values > limits.max_match_values {
+                return Err(QueryError(format!(
+                    "the match[...] parameters list more than {} values in all",
+                    limits.max_match_values
+                )));
+            }
+        }
         match bit {
             Allowed::ADDED_AFTER => {
                 params.filter.added_after = Some(
@@ -299,6 +326,15 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    const LIMITS: QueryLimits = QueryLimits {
+        max_length: 8192,
+        max_match_values: 1000,
+    };
+
+    fn parse(raw: Option<&str>, allowed: Allowed) -> Result<Params, QueryError> {
+        super::parse(raw, allowed, LIMITS)
+    }
+
     fn ok(q: &str) -> Params {
         parse(Some(q), Allowed::LISTING).unwrap()
     }
@@ -398,5 +434,24 @@ mod tests {
         assert_ne!(base, ok("match[type]=malware").digest(&scope));
         assert_ne!(base, ok("match[type]=indicator&match[version]=all").digest(&scope));
         assert_ne!(base, ok("match[type]=indicator").digest(&["root", "other"]));
+    }
+
+    #[test]
+    fn enforces_the_length_and_match_value_limits() {
+        let small = QueryLimits {
+            max_length: 64,
+            max_match_values: 3,
+        };
+        let at_limit = format!("limit=5&x={}", "a".repeat(64 - 10));
+        assert_eq!(at_limit.len(), 64);
+        assert!(super::parse(Some(&at_limit), Allowed::LISTING, small).is_ok());
+        let e = super::parse(Some(&format!("{at_limit}a")), Allowed::LISTING, small).unwrap_err();
+        assert!(e.0.contains("at most 64"), "{e}");
+        // Counted across every match[...] parameter, after percent-decoding.
+        assert!(super::parse(Some("match[type]=a-b,c-d&match[spec_version]=2.1"), Allowed::LISTING, small).is_ok());
+        let e = super::parse(Some("match[type]=a-b%2Cc-d&match[spec_version]=2.0,2.1"), Allowed::LISTING, small).unwrap_err();
+        assert!(e.0.contains("more than 3 values"), "{e}");
+        // Unknown match fields are ignored, and so not counted.
+        assert!(super::parse(Some("match[x]=1,2,3,4,5&match[type]=a-b"), Allowed::LISTING, small).is_ok());
     }
 }

@@ -25,7 +25,7 @@ use crate::cursor::{Cursor, Position};
 use crate::error::TaxiiError;
 use crate::ingest::{EnvelopeRules, envelope_objects, new_status, read_body, validate};
 use crate::negotiate::{accepts_taxii, is_taxii_content_type};
-use crate::query::{self, ObjectQuery, Params, VersionSelector};
+use crate::query::{self, ObjectQuery, Params, QueryLimits, VersionSelector};
 use crate::resources::{ApiRoot, CollectionInfo, DiscoveryResource, TAXII_MEDIA_TYPE};
 use crate::response;
 use crate::route::{Endpoint, Route, root_segments, route};
@@ -37,6 +37,15 @@ pub const DEFAULT_PAGE_SIZE: usize = 1000;
 pub const DEFAULT_MAX_PAGE_SIZE: usize = 10_000;
 /// The default cap on the objects of one add-objects request.
 pub const DEFAULT_MAX_OBJECTS_PER_ENVELOPE: usize = 10_000;
+/// The default cap, in octets, on a request's query string (the part after `?`).
+pub const DEFAULT_MAX_QUERY_LENGTH: usize = 8 * 1024;
+/// The default cap on the comma-separated values of all `match[...]` parameters of a request together.
+pub const DEFAULT_MAX_MATCH_VALUES: usize = 1000;
+/// The default cap on how deeply the JSON arrays and objects of an add-objects body
+/// nest, the envelope itself counting as one level: below serde_json's recursion limit
+/// (128), so clients that use it can read every stored object back, and far above any
+/// real STIX object.
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 100;
 
 /// A TAXII 2.1 server as a tower [`Service`].
 ///
@@ -84,6 +93,7 @@ struct Inner {
     max_page_size: usize,
     lenient_accept: bool,
     envelope: EnvelopeRules,
+    query_limits: QueryLimits,
     policy: Arc<dyn AccessPolicy>,
 }
 
@@ -106,6 +116,7 @@ pub struct TaxiiServiceBuilder {
     max_page_size: usize,
     lenient_accept: bool,
     envelope: EnvelopeRules,
+    query_limits: QueryLimits,
     policy: Arc<dyn AccessPolicy>,
 }
 
@@ -147,6 +158,11 @@ impl TaxiiService {
             envelope: EnvelopeRules {
                 accept_bundles: false,
                 max_objects: DEFAULT_MAX_OBJECTS_PER_ENVELOPE,
+                max_depth: DEFAULT_MAX_JSON_DEPTH,
+            },
+            query_limits: QueryLimits {
+                max_length: DEFAULT_MAX_QUERY_LENGTH,
+                max_match_values: DEFAULT_MAX_MATCH_VALUES,
             },
             policy: Arc::new(OpenPolicy),
         }
@@ -245,6 +261,29 @@ impl TaxiiServiceBuilder {
         self
     }
 
+    /// How deeply the JSON arrays and objects of an add-objects body may nest, the
+    /// envelope counting as one level (default 100; at least 3, enough for an
+    /// envelope of flat objects); deeper bodies get 400 before any object is read.
+    pub fn max_json_depth(mut self, depth: usize) -> Self {
+        self.envelope.max_depth = depth.max(3);
+        self
+    }
+
+    /// The longest query string (the octets after `?`) a request may have (default
+    /// 8 KiB); longer ones get 400 before any parameter is decoded. The `http` crate
+    /// refuses whole URIs of 64 KiB and more before they reach the service.
+    pub fn max_query_length(mut self, octets: usize) -> Self {
+        self.query_limits.max_length = octets;
+        self
+    }
+
+    /// The most comma-separated values that the `match[...]` parameters of one request
+    /// may carry together (default 1000; at least 1); more get 400.
+    pub fn max_match_values(mut self, values: usize) -> Self {
+        self.query_limits.max_match_values = values.max(1);
+        self
+    }
+
     /// Who may do what (default: [`OpenPolicy`], everyone gets what the backend
     /// reports). The principal comes from the request extensions, where the host's
     /// authentication layer puts it.
@@ -283,6 +322,7 @@ impl TaxiiServiceBuilder {
                 max_page_size: self.max_page_size,
                 lenient_accept: self.lenient_accept,
                 envelope: self.envelope,
+                query_limits: self.query_limits,
                 policy: self.policy,
             }),
         }
@@ -360,7 +400,8 @@ impl Inner {
             return Err(TaxiiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type")
                 .description(format!("send the envelope as Content-Type: {TAXII_MEDIA_TYPE}")));
         }
-        let params = query::parse(parts.uri.query(), endpoint.allowed(&parts.method)).map_err(|e| TaxiiError::bad_request(e.0))?;
+        let params = query::parse(parts.uri.query(), endpoint.allowed(&parts.method), self.query_limits)
+            .map_err(|e| TaxiiError::bad_request(e.0))?;
         let Some(root) = root else {
             return Ok(self.discovery_resource(principal));
         };

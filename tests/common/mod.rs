@@ -96,6 +96,11 @@ pub struct ServerGuard {
 }
 
 impl ServerGuard {
+    /// The server's process id (to sample its memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `bin args...` (the args should include `--listen 127.0.0.1:0`) and
     /// waits up to `timeout` for its `listening on URL` line on stdout. Stderr
     /// is inherited; the rest of stdout is drained in the background.
