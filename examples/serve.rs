@@ -146,6 +146,9 @@ fn load(backend: &MemoryBackend, id: Option<&str>, path: &Path) -> Result<(), St
     let json = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let objects = bundle_objects(&json).map_err(|e| format!("{}: {e}", path.display()))?;
     let info = collection_for(id, path, &objects);
+    // The objects were read only to name the collection: free them before the backend
+    // makes its own copies, so the bundle is not held twice at the peak.
+    drop(objects);
     let collection = info.id.clone();
     backend.add_collection(API_ROOT, info);
     let report = backend
