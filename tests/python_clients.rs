@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -47,20 +48,10 @@ fn taxii2client_and_stix2_against_attack_data() {
     let server =
         ServerGuard::start(&serve, &args, Duration::from_secs(120)).unwrap_or_else(|e| panic!("starting {}: {e}", serve.display()));
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_attack.py");
-    let out = run_with_timeout(
-        Command::new("python3").arg(&script).arg(&server.url).arg(&data),
+    run_check(
+        "check_attack.py",
+        &[server.url.as_ref(), data.as_os_str()],
         Duration::from_secs(600),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    println!("{}", out.stdout);
-    eprintln!("{}", out.stderr);
-    assert!(
-        out.status.success(),
-        "check_attack.py failed ({}):\n{}\n{}",
-        out.status,
-        out.stdout,
-        out.stderr
     );
     drop(server);
 }
@@ -98,21 +89,7 @@ fn taxii2client_and_stix2_write_path() {
     ];
     let server = ServerGuard::start(&serve, args, Duration::from_secs(60)).unwrap_or_else(|e| panic!("starting {}: {e}", serve.display()));
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_write.py");
-    let out = run_with_timeout(
-        Command::new("python3").arg(&script).arg(&server.url).arg(&data),
-        Duration::from_secs(300),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    println!("{}", out.stdout);
-    eprintln!("{}", out.stderr);
-    assert!(
-        out.status.success(),
-        "check_write.py failed ({}):\n{}\n{}",
-        out.status,
-        out.stdout,
-        out.stderr
-    );
+    run_check("check_write.py", &[server.url.as_ref(), data.as_os_str()], Duration::from_secs(300));
     drop(server);
 }
 
@@ -135,17 +112,22 @@ fn taxii2client_through_bearer_auth() {
     let server = ServerGuard::start(&example, ["--listen", "127.0.0.1:0"], Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("starting {}: {e}", example.display()));
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_bearer.py");
-    let out =
-        run_with_timeout(Command::new("python3").arg(&script).arg(&server.url), Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}"));
+    run_check("check_bearer.py", &[server.url.as_ref()], Duration::from_secs(120));
+    drop(server);
+}
+
+/// Runs `tests/python/SCRIPT ARGS...` with python3 within `timeout`, shows its output,
+/// and fails the test (with the output) when the script fails.
+fn run_check(script: &str, args: &[&OsStr], timeout: Duration) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
+    let out = run_with_timeout(Command::new("python3").arg(&path).args(args), timeout).unwrap_or_else(|e| panic!("{e}"));
     println!("{}", out.stdout);
     eprintln!("{}", out.stderr);
     assert!(
         out.status.success(),
-        "check_bearer.py failed ({}):\n{}\n{}",
+        "{script} failed ({}):\n{}\n{}",
         out.status,
         out.stdout,
         out.stderr
     );
-    drop(server);
 }
