@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::manifest::ManifestPage;
 use crate::query::{ObjectQuery, VersionSelector};
 use crate::resources::{CollectionInfo, Status, VersionRecord};
 use crate::stix::{ObjectVersion, SpecVersion};
@@ -178,6 +179,22 @@ pub trait StorageBackend: Send + Sync + 'static {
             .objects(api_root, collection, query, principal)
             .await?
             .map(|v| VersionRecord::from(&v)))
+    }
+
+    /// The same records as [`manifest`](Self::manifest), written as the JSON the
+    /// manifest endpoint sends: what the service calls for a manifest page. The
+    /// default writes what `manifest` returns; a backend that holds its versions in
+    /// memory can write each selected record straight from what it stores (see
+    /// [`CollectionIndex::manifest_json`](crate::CollectionIndex::manifest_json)) and
+    /// save an allocation per record.
+    async fn manifest_json(
+        &self,
+        api_root: &str,
+        collection: &str,
+        query: &ObjectQuery,
+        principal: &Principal,
+    ) -> Result<ManifestPage, BackendError> {
+        Ok(self.manifest(api_root, collection, query, principal).await?.into())
     }
 
     /// A status resource, or `None` when it does not exist (or has expired).

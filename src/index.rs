@@ -39,6 +39,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::backend::Page;
+use crate::manifest::{ManifestJson, ManifestPage, RECORD_SIZE, TimestampWriter, write_record};
 use crate::query::{ObjectFilter, ObjectQuery, VersionSelector};
 use crate::resources::VersionRecord;
 use crate::stix::{InvalidObject, ObjectVersion, SpecVersion};
@@ -123,6 +124,12 @@ pub struct CollectionIndex {
     defaults: BTreeSet<usize>,
     /// The same, per type.
     defaults_by_type: HashMap<Arc<str>, BTreeSet<usize>>,
+    /// Every version's manifest record, written once when it is added (its
+    /// `date_added` never changes), one after the other in position order.
+    records: Vec<u8>,
+    /// Where each version's record ends in `records`.
+    record_ends: Vec<usize>,
+    record_dates: TimestampWriter,
     spec_versions: BTreeSet<SpecVersion>,
     last_added: Option<Timestamp>,
     /// How many per-object selections queries have worked out (tests check it stays
@@ -194,6 +201,15 @@ impl CollectionIndex {
         self.keys.get(&key(version)).map(|&i| &self.versions[i])
     }
 
+    /// Makes room for about `additional` more versions, so that a bulk load grows the
+    /// index once instead of step by step (which leaves the old buffers' memory behind).
+    pub fn reserve(&mut self, additional: usize) {
+        self.versions.reserve(additional);
+        self.slots.reserve(additional);
+        self.record_ends.reserve(additional);
+        self.records.reserve(additional.saturating_mul(RECORD_SIZE));
+    }
+
     /// Parses a STIX object and inserts it (see [`insert`](Self::insert)).
     pub fn insert_json(&mut self, json: Bytes, now: Timestamp) -> Result<Inserted, InvalidObject> {
         Ok(self.insert(ObjectVersion::parse(json, now)?, now))
@@ -262,6 +278,21 @@ impl CollectionIndex {
         }
         self.keys.insert(version_key, position);
         self.spec_versions.insert(spec);
+        write_record(
+            &mut self.records,
+            &mut self.record_dates,
+            version.id(),
+            version.version(),
+            spec,
+            version.date_added(),
+        );
+        self.record_ends.push(self.records.len());
+    }
+
+    /// The manifest record of the version at `position`.
+    fn record(&self, position: usize) -> &[u8] {
+        let start = position.checked_sub(1).map_or(0, |before| self.record_ends[before]);
+        &self.records[start..self.record_ends[position]]
     }
 
     /// Deletes versions of one object: among its versions in `spec_versions` (all
@@ -309,6 +340,22 @@ impl CollectionIndex {
     /// Runs a query for manifest records (or, with `match[version]=all`, a version list).
     pub fn manifest(&self, query: &ObjectQuery) -> Page<VersionRecord> {
         self.select(query).map(|i| VersionRecord::from(&self.versions[i]))
+    }
+
+    /// Runs a query for manifest records, copied from the records written when each
+    /// version was added (what [`MemoryBackend`](crate::MemoryBackend) answers the
+    /// manifest endpoint with).
+    pub fn manifest_json(&self, query: &ObjectQuery) -> ManifestPage {
+        let page = self.select(query);
+        let mut records = ManifestJson::with_capacity(page.items.len());
+        for &i in &page.items {
+            records.push_written(self.record(i), self.versions[i].date_added());
+        }
+        ManifestPage {
+            records,
+            more: page.more,
+            snapshot: page.snapshot,
+        }
     }
 
     /// The positions of one page of selected versions.
@@ -821,6 +868,43 @@ mod tests {
                             "round {round}, {after:?}, {limit}, {types:?}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn manifest_records_written_on_insert_are_the_records_of_the_page() {
+        // The records kept since insertion (and rebuilt by deletions) are byte for byte
+        // the ones written afresh from the page's versions, for every kind of query.
+        let ids = [A, B, "tool--2f2d6f3b-5b8e-4c2a-9c6e-1d3e4f5a6b7c"];
+        let mut ix = CollectionIndex::new();
+        for k in 0..60u8 {
+            let id = ids[usize::from(k % 3)];
+            let modified = format!("2020-01-{:02}T00:00:0{}Z", 1 + k % 7, k % 10);
+            let spec = [Some("2.1"), None][usize::from(k % 2)];
+            ix.insert_json(object(id, &modified, spec), Timestamp::from_micros(5_000_000 * i64::from(k)))
+                .unwrap();
+            if k % 17 == 16 {
+                ix.delete(ids[usize::from(k % 3)], &pick(true, false), None);
+            }
+        }
+        for versions in [pick(false, true), pick(true, false), VersionSelector::All] {
+            for types in [None, Some(vec!["tool".to_owned()])] {
+                for limit in [1, 7, 100] {
+                    let filter = ObjectFilter {
+                        versions: versions.clone(),
+                        types: types.clone(),
+                        ..Default::default()
+                    };
+                    let query = ObjectQuery {
+                        filter,
+                        limit,
+                        position: None,
+                    };
+                    let written = ix.manifest_json(&query);
+                    assert_eq!(written, ManifestPage::from(ix.manifest(&query)), "{versions:?} {types:?} {limit}");
+                    assert_eq!(written.records.len(), ix.manifest(&query).items.len());
                 }
             }
         }

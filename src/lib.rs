@@ -50,6 +50,7 @@ mod index;
 mod ingest;
 mod layer;
 mod load;
+mod manifest;
 #[cfg(feature = "memory")]
 mod memory;
 mod negotiate;
@@ -76,6 +77,7 @@ pub use error::TaxiiError;
 pub use index::{CollectionIndex, Inserted};
 pub use layer::{TaxiiLayer, WithTaxii};
 pub use load::{LoadError, LoadReport};
+pub use manifest::{ManifestJson, ManifestPage};
 #[cfg(feature = "memory")]
 pub use memory::MemoryBackend;
 #[cfg(feature = "postgres")]

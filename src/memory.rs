@@ -24,6 +24,7 @@ use crate::backend::{BackendError, Page, Principal, StorageBackend};
 use crate::bundle::bundle_object_copies;
 use crate::index::{CollectionIndex, Inserted};
 use crate::load::{LoadError, LoadReport};
+use crate::manifest::ManifestPage;
 use crate::query::{ObjectQuery, VersionSelector};
 use crate::resources::{CollectionInfo, Status, StatusDetail, VersionRecord};
 use crate::stix::{ObjectVersion, SpecVersion};
@@ -126,6 +127,8 @@ impl MemoryBackend {
             .get_mut(api_root)
             .and_then(|cs| cs.iter_mut().find(|c| c.info.id == collection))
             .ok_or_else(|| LoadError::NoSuchCollection(collection.to_owned()))?;
+        let objects = objects.into_iter();
+        target.index.reserve(objects.size_hint().0);
         let mut report = LoadReport::default();
         for json in objects {
             match target.index.insert_json(json, Timestamp::now()) {
@@ -192,6 +195,16 @@ impl StorageBackend for MemoryBackend {
         _principal: &Principal,
     ) -> Result<Page<VersionRecord>, BackendError> {
         self.with_collection(api_root, collection, |index| index.manifest(query))
+    }
+
+    async fn manifest_json(
+        &self,
+        api_root: &str,
+        collection: &str,
+        query: &ObjectQuery,
+        _principal: &Principal,
+    ) -> Result<ManifestPage, BackendError> {
+        self.with_collection(api_root, collection, |index| index.manifest_json(query))
     }
 
     async fn status(&self, api_root: &str, id: &str, _principal: &Principal) -> Result<Option<Status>, BackendError> {

@@ -3,16 +3,15 @@
 //!
 //! Envelopes are assembled from the stored object bytes; nothing is re-serialized.
 
-use std::io::Write as _;
-
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
 use crate::backend::Page;
 use crate::body::TaxiiBody;
+use crate::manifest::{ManifestPage, push_json_str};
 use crate::resources::{TAXII_MEDIA_TYPE, VersionRecord};
-use crate::stix::{ObjectVersion, SpecVersion};
+use crate::stix::ObjectVersion;
 use crate::timestamp::Timestamp;
 
 /// `X-TAXII-Date-Added-First`.
@@ -93,42 +92,22 @@ pub(crate) fn envelope(page: &Page<ObjectVersion>, next: Option<&str>) -> Respon
     with_date_headers(response, date_range(&page.items, |o| o.date_added()))
 }
 
-/// A manifest (§5.3): `{"id":…,"date_added":…,"version":…,"media_type":…}` records,
-/// written directly (the bytes serde would give, without its per-record work).
-pub(crate) fn manifest(page: &Page<VersionRecord>, next: Option<&str>) -> Response<TaxiiBody> {
-    let mut dates = TimestampWriter::default();
-    listing(page, next, "objects", 160, |out, r| {
-        out.extend_from_slice(b"{\"id\":");
-        push_json_str(out, &r.id);
-        out.extend_from_slice(b",\"date_added\":");
-        dates.push(out, r.date_added);
-        out.extend_from_slice(b",\"version\":");
-        push_json_str(out, &r.version);
-        // `application/stix+json;version=N.M`: nothing to escape.
-        match r.spec_version {
-            SpecVersion::V2_1 => out.extend_from_slice(b",\"media_type\":\"application/stix+json;version=2.1\"}"),
-            SpecVersion::V2_0 => out.extend_from_slice(b",\"media_type\":\"application/stix+json;version=2.0\"}"),
-            other => {
-                let _ = write!(out, ",\"media_type\":\"{}\"}}", other.media_type());
-            }
-        }
-    })
+/// A manifest (§5.3): the records the backend wrote, inside `{"objects":[…]}`.
+pub(crate) fn manifest(page: ManifestPage, next: Option<&str>) -> Response<TaxiiBody> {
+    let dates = page.records.first_added().zip(page.records.last_added());
+    let mut members = paging_members(page.more, next);
+    let mut chunks = Vec::with_capacity(3);
+    if !page.records.is_empty() {
+        members.push_str("\"objects\":[");
+        chunks.push(Bytes::from(page.records.into_bytes()));
+        chunks.push(Bytes::from_static(b"]"));
+    }
+    with_date_headers(taxii(close(chunks, members)), dates)
 }
 
 /// A version list (§5.8).
 pub(crate) fn versions(page: &Page<VersionRecord>, next: Option<&str>) -> Response<TaxiiBody> {
-    listing(page, next, "versions", 32, |out, r| push_json_str(out, &r.version))
-}
-
-/// `{"more":…,"next":…,"KEY":[items]}`, or without the list when the page is empty.
-fn listing(
-    page: &Page<VersionRecord>,
-    next: Option<&str>,
-    key: &str,
-    item_size: usize,
-    mut item: impl FnMut(&mut Vec<u8>, &VersionRecord),
-) -> Response<TaxiiBody> {
-    let mut out = Vec::with_capacity(64 + page.items.len() * item_size);
+    let mut out = Vec::with_capacity(64 + page.items.len() * 32);
     out.push(b'{');
     out.extend_from_slice(paging_members(page.more, next).as_bytes());
     if page.items.is_empty() {
@@ -136,12 +115,12 @@ fn listing(
             out.pop();
         }
     } else {
-        let _ = write!(out, "\"{key}\":[");
+        out.extend_from_slice(b"\"versions\":[");
         for (i, record) in page.items.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            item(&mut out, record);
+            push_json_str(&mut out, &record.version);
         }
         out.push(b']');
     }
@@ -149,59 +128,10 @@ fn listing(
     with_date_headers(taxii(TaxiiBody::from(out)), date_range(&page.items, |r| r.date_added))
 }
 
-/// A JSON string, escaped as serde_json escapes it.
-fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    // No early exit, so that the check runs over many bytes at a time.
-    let plain = !s.bytes().fold(false, |escape, b| escape | (b < 0x20) | (b == b'"') | (b == b'\\'));
-    if plain {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else if serde_json::to_writer(&mut *out, s).is_err() {
-        // Writing to a Vec does not fail.
-        out.extend_from_slice(b"\"\"");
-    }
-}
-
-/// Writes timestamps as JSON strings in the strict TAXII form, reusing the
-/// `YYYY-MM-DDTHH:MM:SS` of the previous one when only the fraction differs (the
-/// `date_added` values of a page are often within one second).
-#[derive(Default)]
-struct TimestampWriter {
-    last: Option<(i64, [u8; 27])>,
-}
-
-impl TimestampWriter {
-    fn push(&mut self, out: &mut Vec<u8>, t: Timestamp) {
-        let micros = t.as_micros();
-        let second = micros.div_euclid(1_000_000);
-        out.push(b'"');
-        match &mut self.last {
-            Some((last, bytes)) if *last == second => {
-                let mut fraction = micros.rem_euclid(1_000_000);
-                for digit in bytes[20..26].iter_mut().rev() {
-                    *digit = b'0' + (fraction % 10) as u8;
-                    fraction /= 10;
-                }
-                out.extend_from_slice(&bytes[..]);
-            }
-            _ => match t.strict_bytes() {
-                Some(bytes) => {
-                    out.extend_from_slice(&bytes);
-                    self.last = Some((second, bytes));
-                }
-                None => {
-                    let _ = write!(out, "{t}");
-                }
-            },
-        }
-        out.push(b'"');
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stix::SpecVersion;
     use http_body_util::BodyExt;
 
     fn text(response: Response<TaxiiBody>) -> String {
@@ -287,7 +217,10 @@ mod tests {
                         )
                     })
                     .collect();
-                assert_eq!(text(manifest(&page, next)), expected("objects", format!("[{}]", records.join(","))));
+                assert_eq!(
+                    text(manifest(ManifestPage::from(page.clone()), next)),
+                    expected("objects", format!("[{}]", records.join(",")))
+                );
                 assert_eq!(
                     text(versions(&page, next)),
                     expected("versions", serde_json::to_string(&strings).unwrap())

@@ -19,7 +19,7 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 use tower_service::Service;
 
 use crate::access::{Access, AccessPolicy, OpenPolicy};
-use crate::backend::{BackendError, BackendErrorKind, Page, Principal, StorageBackend};
+use crate::backend::{BackendError, BackendErrorKind, Principal, StorageBackend};
 use crate::body::TaxiiBody;
 use crate::cursor::{Cursor, Position};
 use crate::error::TaxiiError;
@@ -477,7 +477,7 @@ impl Inner {
         }
         Ok(response::envelope(
             &page,
-            next(&page, &query, digest, |o| o.date_added()).as_deref(),
+            next(page.more, page.snapshot, page.items.last().map(|o| o.date_added()), &query, digest).as_deref(),
         ))
     }
 
@@ -486,10 +486,11 @@ impl Inner {
         let (query, digest) = self.object_query(call, &collection, "manifest", None)?;
         let page = self
             .backend
-            .manifest(self.root_name(call), &collection.id, &query, call.principal)
+            .manifest_json(self.root_name(call), &collection.id, &query, call.principal)
             .await
             .map_err(backend_error)?;
-        Ok(response::manifest(&page, next(&page, &query, digest, |r| r.date_added).as_deref()))
+        let next = next(page.more, page.snapshot, page.records.last_added(), &query, digest);
+        Ok(response::manifest(page, next.as_deref()))
     }
 
     async fn versions(&self, call: &Call<'_>, key: &str, object: &str) -> Result<Response<TaxiiBody>, TaxiiError> {
@@ -504,7 +505,10 @@ impl Inner {
         if page.items.is_empty() && is_first_unfiltered_page(&query) {
             return Err(TaxiiError::not_found(format!("no object {object:?} in this collection")));
         }
-        Ok(response::versions(&page, next(&page, &query, digest, |r| r.date_added).as_deref()))
+        Ok(response::versions(
+            &page,
+            next(page.more, page.snapshot, page.items.last().map(|r| r.date_added), &query, digest).as_deref(),
+        ))
     }
 
     /// Add objects (§5.5): 202 with a status resource.
@@ -653,20 +657,17 @@ impl Inner {
 }
 
 /// The `next` cursor for a page that has more after it.
-fn next<T>(page: &Page<T>, query: &ObjectQuery, digest: u64, date_added: impl Fn(&T) -> Timestamp) -> Option<String> {
-    if !page.more {
+fn next(more: bool, snapshot: Timestamp, last_added: Option<Timestamp>, query: &ObjectQuery, digest: u64) -> Option<String> {
+    if !more {
         return None;
     }
-    let after = page
-        .items
-        .last()
-        .map(date_added)
+    let after = last_added
         .or(query.position.map(|p| p.after))
         .or(query.filter.added_after)
         .unwrap_or(Timestamp::MIN);
     let cursor = Cursor {
         position: Position {
-            snapshot: page.snapshot.max(after),
+            snapshot: snapshot.max(after),
             after,
         },
         digest,
