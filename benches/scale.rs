@@ -72,7 +72,7 @@ fn queries(index: &CollectionIndex) -> Vec<(&'static str, ObjectQuery, bool)> {
 
 fn run(index: &CollectionIndex, query: &ObjectQuery, manifest: bool) -> usize {
     if manifest {
-        index.manifest(query).items.len()
+        index.manifest_json(query).records.len()
     } else {
         index.query(query).items.len()
     }
