@@ -66,6 +66,7 @@ use tokio_postgres::NoTls;
 use crate::backend::{BackendError, Page, Principal, StorageBackend};
 use crate::bundle::bundle_objects;
 use crate::load::{LoadError, LoadReport};
+use crate::manifest::{ManifestJson, ManifestPage};
 use crate::query::{ObjectQuery, VersionSelector};
 use crate::resources::{CollectionInfo, Status, StatusDetail, VersionRecord};
 use crate::stix::{ObjectVersion, SpecVersion};
@@ -572,6 +573,25 @@ impl StorageBackend for PostgresBackend {
             spec_version: row.spec,
             date_added: row.date_added,
         }))
+    }
+
+    async fn manifest_json(
+        &self,
+        api_root: &str,
+        collection: &str,
+        query: &ObjectQuery,
+        _principal: &Principal,
+    ) -> Result<ManifestPage, BackendError> {
+        let page = self.within(self.page(api_root, collection, query, false)).await?;
+        let mut records = ManifestJson::with_capacity(page.items.len());
+        for row in &page.items {
+            records.push(&row.id, &row.version, row.spec, row.date_added);
+        }
+        Ok(ManifestPage {
+            records,
+            more: page.more,
+            snapshot: page.snapshot,
+        })
     }
 
     async fn status(&self, api_root: &str, id: &str, _principal: &Principal) -> Result<Option<Status>, BackendError> {
