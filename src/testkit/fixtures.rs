@@ -10,6 +10,7 @@ use super::BackendFactory;
 use crate::backend::{Page, Principal, StorageBackend};
 use crate::cursor::Position;
 use crate::ingest::{new_status, validate};
+use crate::manifest::ManifestPage;
 use crate::query::{ObjectFilter, ObjectQuery, VersionSelector};
 use crate::resources::{CollectionInfo, Status, VersionRecord};
 use crate::stix::{ObjectVersion, SpecVersion};
@@ -184,7 +185,8 @@ impl Store {
             .unwrap_or_else(|e| panic!("objects({collection:?}, {query:?}) failed: {e:?}"))
     }
 
-    /// One page of manifest records.
+    /// One page of manifest records; the same page from `manifest_json` (what the
+    /// service serves) must be exactly these records written as JSON.
     pub(crate) async fn manifest(
         &self,
         collection: &str,
@@ -197,10 +199,22 @@ impl Store {
             limit,
             position,
         };
-        self.backend
+        let page = self
+            .backend
             .manifest(ROOT, collection, &query, &anonymous())
             .await
-            .unwrap_or_else(|e| panic!("manifest({collection:?}, {query:?}) failed: {e:?}"))
+            .unwrap_or_else(|e| panic!("manifest({collection:?}, {query:?}) failed: {e:?}"));
+        let written = self
+            .backend
+            .manifest_json(ROOT, collection, &query, &anonymous())
+            .await
+            .unwrap_or_else(|e| panic!("manifest_json({collection:?}, {query:?}) failed: {e:?}"));
+        assert_eq!(
+            written,
+            ManifestPage::from(page.clone()),
+            "manifest_json({collection:?}, {query:?}) is not the manifest's records written as JSON"
+        );
+        page
     }
 
     /// Everything `filter` selects, in one page large enough for it.
