@@ -23,6 +23,28 @@ pub fn attack_data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/attack")
 }
 
+/// `ATT&CK bundle PATH not found` for the first of these bundles (names in
+/// [`attack_data_dir`]) that is not there, if any.
+pub fn missing_attack_bundle<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let dir = attack_data_dir();
+    names
+        .into_iter()
+        .find(|name| !dir.join(name).is_file())
+        .map(|name| format!("ATT&CK bundle {} not found", dir.join(name).display()))
+}
+
+/// What `tests/python/check_attack.py` expects the server to have loaded, in this
+/// order: the ICS releases oldest first, then Mobile.
+pub const PYTHON_ATTACK_BUNDLES: &[&str] = &[
+    "ics-attack-8.0.json",
+    "ics-attack-10.0.json",
+    "ics-attack-12.0.json",
+    "ics-attack-15.0.json",
+    "ics-attack-17.1.json",
+    "ics-attack-18.1.json",
+    "mobile-attack-17.1.json",
+];
+
 /// The build profile directory of this test binary: the test runs as
 /// `target/<profile>/deps/NAME-HASH`.
 fn profile_dir() -> PathBuf {
@@ -86,6 +108,34 @@ pub fn python3_runs(code: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+/// Why the Python checks cannot run, if they cannot: no python3, or
+/// `import MODULES` fails (`pip` names the packages to install).
+pub fn python_missing(modules: &str, pip: &str) -> Option<String> {
+    if !python3_runs("pass") {
+        return Some("python3 is not available".to_owned());
+    }
+    if !python3_runs(&format!("import {modules}")) {
+        return Some(format!("python3 cannot import {modules} (pip install {pip})"));
+    }
+    None
+}
+
+/// Runs `tests/python/SCRIPT ARGS...` with python3 within `timeout`, shows its output,
+/// and fails the test (with the output) when the script fails.
+pub fn run_python_check(script: &str, args: &[&std::ffi::OsStr], timeout: Duration) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
+    let out = run_with_timeout(Command::new("python3").arg(&path).args(args), timeout).unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", out.stdout);
+    eprintln!("{}", out.stderr);
+    assert!(
+        out.status.success(),
+        "{script} failed ({}):\n{}\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
 }
 
 /// A running server process, killed when dropped.
