@@ -1340,3 +1340,14 @@ async fn delete_follows_the_permission_matrix() {
     delete(&service, &object_uri(WRITE_ONLY, &absent)).await.expect_error(403);
     delete(&service, &object_uri(COLL, &absent)).await.expect_error(404);
 }
+
+/// A collection removed after the service looked it up: the memory backend fails
+/// every object of the request, and keeps that status.
+#[tokio::test]
+async fn adding_to_a_collection_that_is_gone_fails_every_object() {
+    use tower_taxii::{Principal, StorageBackend};
+    let backend = backend_with(MemoryBackend::new());
+    let answered = common::assert_adding_to_a_missing_collection_fails(backend.as_ref(), ROOT).await;
+    let kept = backend.status(ROOT, &answered.id, &Principal::anonymous()).await.unwrap();
+    assert_eq!(kept, Some(answered), "the status is kept");
+}

@@ -252,3 +252,56 @@ fn drain<R: Read + Send + 'static>(mut r: R) -> thread::JoinHandle<String> {
         String::from_utf8_lossy(&buf).into_owned()
     })
 }
+
+/// What the built-in backends answer when objects are added to a collection they do
+/// not have (one removed after the service looked it up): every object a failure with
+/// its id, its version and `the collection no longer exists`, the status settled.
+/// Returns that status.
+pub async fn assert_adding_to_a_missing_collection_fails(backend: &dyn tower_taxii::StorageBackend, api_root: &str) -> tower_taxii::Status {
+    use tower_taxii::{ObjectVersion, Principal, Status, StatusState, Timestamp};
+    let now = Timestamp::now();
+    let objects: Vec<ObjectVersion> = ["2021-01-01T00:00:00.000Z", "2022-01-01T00:00:00.000Z"]
+        .into_iter()
+        .map(|modified| {
+            let json = format!(
+                r#"{{"type":"indicator","spec_version":"2.1","id":"indicator--00000001-0000-4000-8000-000000000001","created":"2020-01-01T00:00:00.000Z","modified":"{modified}","pattern":"[ipv4-addr:value = '10.0.0.1']","pattern_type":"stix","valid_from":"2020-01-01T00:00:00Z"}}"#
+            );
+            ObjectVersion::parse(json.into(), now).expect("a valid object")
+        })
+        .collect();
+    let status = Status {
+        id: "6f1c1a0e-2b3d-4c5e-8f60-7a8b9c0d1e2f".to_owned(),
+        status: StatusState::Pending,
+        request_timestamp: Some(now),
+        total_count: 2,
+        success_count: 0,
+        failure_count: 0,
+        pending_count: 0,
+        successes: Vec::new(),
+        failures: Vec::new(),
+        pendings: Vec::new(),
+        collection: Some("gone".to_owned()),
+    };
+    let anonymous = Principal::anonymous();
+    let answered = backend
+        .add_objects(api_root, "gone", objects, status, &anonymous)
+        .await
+        .expect("add_objects answers");
+    let failures: Vec<_> = answered
+        .failures
+        .iter()
+        .map(|d| (d.id.as_str(), d.version.as_str(), d.message.as_deref()))
+        .collect();
+    let gone = Some("the collection no longer exists");
+    let id = "indicator--00000001-0000-4000-8000-000000000001";
+    assert_eq!(
+        failures,
+        [(id, "2021-01-01T00:00:00.000Z", gone), (id, "2022-01-01T00:00:00.000Z", gone)]
+    );
+    assert!(answered.successes.is_empty() && answered.pendings.is_empty(), "{answered:?}");
+    assert_eq!(
+        (answered.status, answered.failure_count, answered.success_count),
+        (StatusState::Complete, 2, 0)
+    );
+    answered
+}
