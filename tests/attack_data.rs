@@ -30,6 +30,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
+use common::{ICS_RELEASES, MOBILE_17_1};
 use http::StatusCode;
 use serde_json::Value;
 use support::{ROOT, Reply, at, collection_uri, is_taxii_timestamp, manifest_uri, object_uri, objects_uri, versions_uri};
@@ -38,18 +39,9 @@ use tower_taxii::{ApiRoot, CollectionInfo, LoadReport, MemoryBackend, TaxiiServi
 const STIX20: &str = "application/stix+json;version=2.0";
 const STIX21: &str = "application/stix+json;version=2.1";
 
-/// The six ICS releases in STIX 2.1, oldest first: one collection's history.
-const ICS_RELEASES: [&str; 6] = [
-    "ics-attack-8.0.json",
-    "ics-attack-10.0.json",
-    "ics-attack-12.0.json",
-    "ics-attack-15.0.json",
-    "ics-attack-17.1.json",
-    "ics-attack-18.1.json",
-];
+/// ICS 18.1's place in [`ICS_RELEASES`] (the six ICS 2.1 releases, oldest first).
 const ICS_18_1: usize = 5;
 const ICS_18_1_STIX20: &str = "ics-attack-18.1-stix20.json";
-const MOBILE: &str = "mobile-attack-17.1.json";
 const ENTERPRISE_STIX20: &str = "enterprise-attack-18.1-stix20.json";
 
 /// The collection ids the README names.
@@ -433,7 +425,7 @@ fn fixture() -> Option<&'static Fixture> {
     static FIXTURE: OnceLock<Result<Fixture, String>> = OnceLock::new();
     let fixture = FIXTURE.get_or_init(|| {
         let mut needed = ICS_RELEASES.to_vec();
-        needed.extend([ICS_18_1_STIX20, MOBILE]);
+        needed.extend([ICS_18_1_STIX20, MOBILE_17_1]);
         if let Some(missing) = common::missing_attack_bundle(needed) {
             return Err(missing);
         }
@@ -450,7 +442,7 @@ fn fixture() -> Option<&'static Fixture> {
             ics_loads.push((bundle.name, expected, report));
         }
 
-        let mobile_bundle = Bundle::read(MOBILE);
+        let mobile_bundle = Bundle::read(MOBILE_17_1);
         let mut mobile = Model::default();
         let expected = mobile.load(&mobile_bundle, 0);
         let (collection, report) = load_like_serve(&backend, None, &mobile_bundle);
@@ -742,7 +734,7 @@ fn histogram(lengths: impl IntoIterator<Item = usize>) -> Vec<(usize, usize)> {
 async fn bundles_load_with_no_rejection_and_the_expected_duplicates() {
     let Some(f) = fixture() else { return };
     let loads = f.ics_loads.iter().chain(&f.mixed_loads);
-    let mobile = std::iter::once((MOBILE, f.mobile_load.0, f.mobile_load.1.clone()));
+    let mobile = std::iter::once((MOBILE_17_1, f.mobile_load.0, f.mobile_load.1.clone()));
     for (name, (added, duplicates), report) in loads.cloned().chain(mobile) {
         assert!(report.rejected.is_empty(), "{name}: rejected {:?}", report.rejected);
         assert_eq!(

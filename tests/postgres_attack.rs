@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    PYTHON_ATTACK_BUNDLES, ServerGuard, attack_data_dir, example_binary, missing_attack_bundle, python_missing, run_python_check,
-    skip_or_fail,
+    ICS_RELEASES, ServerGuard, attack_data_dir, example_binary, missing_attack_bundle, python_attack_bundles, python_missing,
+    run_python_check, skip_or_fail,
 };
 use postgres_support::{admin, backend_in, database_url, drop_schemas, postgres_or_skip, send, unique_schema};
 use serde_json::Value;
@@ -29,17 +29,7 @@ const ROOT: &str = "api/v21";
 
 /// (collection, bundles loaded into it in this order).
 const COLLECTIONS: &[(&str, &[&str])] = &[
-    (
-        "ics",
-        &[
-            "ics-attack-8.0.json",
-            "ics-attack-10.0.json",
-            "ics-attack-12.0.json",
-            "ics-attack-15.0.json",
-            "ics-attack-17.1.json",
-            "ics-attack-18.1.json",
-        ],
-    ),
+    ("ics", &ICS_RELEASES),
     ("ics-stix20", &["ics-attack-18.1-stix20.json"]),
     ("mobile", &["mobile-attack-14.1.json", "mobile-attack-17.1.json"]),
     ("enterprise", &["enterprise-attack-18.1-stix20.json"]),
@@ -171,7 +161,7 @@ async fn attack_data_answers_like_the_memory_backend() {
 #[test]
 fn python_clients_against_serve_on_postgres() {
     let data = attack_data_dir();
-    if let Some(missing) = missing_attack_bundle(PYTHON_ATTACK_BUNDLES.iter().copied()) {
+    if let Some(missing) = missing_attack_bundle(python_attack_bundles()) {
         return skip_or_fail(&missing);
     }
     if !postgres_or_skip() {
@@ -203,7 +193,7 @@ fn python_clients_against_serve_on_postgres() {
         "--postgres".to_owned(),
         url.clone(),
     ];
-    args.extend(PYTHON_ATTACK_BUNDLES.iter().map(|b| data.join(b).display().to_string()));
+    args.extend(python_attack_bundles().map(|b| data.join(b).display().to_string()));
     let outcome = std::panic::catch_unwind(|| {
         // The first instance loads; a second one given the same bundles loads nothing
         // new and serves the same data, which the clients check.

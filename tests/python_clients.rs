@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    PYTHON_ATTACK_BUNDLES, ServerGuard, attack_data_dir, example_binary, missing_attack_bundle, python_missing, run_python_check,
+    ServerGuard, attack_data_dir, example_binary, missing_attack_bundle, python_attack_bundles, python_missing, run_python_check,
     skip_or_fail,
 };
 
@@ -22,7 +22,7 @@ const CLIENTS: (&str, &str) = ("taxii2client, stix2", "taxii2-client stix2");
 #[test]
 fn taxii2client_and_stix2_against_attack_data() {
     let data = attack_data_dir();
-    if let Some(reason) = missing_attack_bundle(PYTHON_ATTACK_BUNDLES.iter().copied()).or_else(|| python_missing(CLIENTS.0, CLIENTS.1)) {
+    if let Some(reason) = missing_attack_bundle(python_attack_bundles()).or_else(|| python_missing(CLIENTS.0, CLIENTS.1)) {
         return skip_or_fail(&reason);
     }
     let Some(serve) = example_binary("serve") else {
@@ -30,7 +30,7 @@ fn taxii2client_and_stix2_against_attack_data() {
     };
 
     let mut args = vec!["--listen".to_string(), "127.0.0.1:0".to_string()];
-    args.extend(PYTHON_ATTACK_BUNDLES.iter().map(|b| data.join(b).display().to_string()));
+    args.extend(python_attack_bundles().map(|b| data.join(b).display().to_string()));
     let server =
         ServerGuard::start(&serve, &args, Duration::from_secs(120)).unwrap_or_else(|e| panic!("starting {}: {e}", serve.display()));
 

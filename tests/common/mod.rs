@@ -33,17 +33,24 @@ pub fn missing_attack_bundle<'a>(names: impl IntoIterator<Item = &'a str>) -> Op
         .map(|name| format!("ATT&CK bundle {} not found", dir.join(name).display()))
 }
 
-/// What `tests/python/check_attack.py` expects the server to have loaded, in this
-/// order: the ICS releases oldest first, then Mobile.
-pub const PYTHON_ATTACK_BUNDLES: &[&str] = &[
+/// The six ICS ATT&CK releases in STIX 2.1, oldest first: one collection's history.
+pub const ICS_RELEASES: [&str; 6] = [
     "ics-attack-8.0.json",
     "ics-attack-10.0.json",
     "ics-attack-12.0.json",
     "ics-attack-15.0.json",
     "ics-attack-17.1.json",
     "ics-attack-18.1.json",
-    "mobile-attack-17.1.json",
 ];
+
+/// The Mobile ATT&CK release the memory-backend tests and the Python checks load.
+pub const MOBILE_17_1: &str = "mobile-attack-17.1.json";
+
+/// What `tests/python/check_attack.py` expects the server to have loaded, in this
+/// order: the ICS releases oldest first, then Mobile.
+pub fn python_attack_bundles() -> impl Iterator<Item = &'static str> {
+    ICS_RELEASES.into_iter().chain([MOBILE_17_1])
+}
 
 /// The build profile directory of this test binary: the test runs as
 /// `target/<profile>/deps/NAME-HASH`.
