@@ -219,6 +219,25 @@ pub struct Status {
 }
 
 impl Status {
+    /// A status with this id for a request of `total_count` objects to `collection`,
+    /// received at `request_timestamp`: pending, with no details yet. The service
+    /// makes one (with a random UUID) for each add-objects request it accepts.
+    pub fn new(id: impl Into<String>, request_timestamp: Timestamp, total_count: usize, collection: impl Into<String>) -> Status {
+        Status {
+            id: id.into(),
+            status: StatusState::Pending,
+            request_timestamp: Some(request_timestamp),
+            total_count: total_count as u64,
+            success_count: 0,
+            failure_count: 0,
+            pending_count: 0,
+            successes: Vec::new(),
+            failures: Vec::new(),
+            pendings: Vec::new(),
+            collection: Some(collection.into()),
+        }
+    }
+
     /// Recomputes the counts and the state from the detail lists, so that they agree
     /// (`complete` exactly when nothing is pending). The service does this on every
     /// status it returns; a backend should do it before it stores one.
@@ -268,23 +287,12 @@ mod tests {
         };
         let a = "malware--00000001-0000-4000-8000-000000000001";
         let b = "malware--00000002-0000-4000-8000-000000000002";
-        let mut status = Status {
-            id: "6f1c1a0e-2b3d-4c5e-8f60-7a8b9c0d1e2f".to_owned(),
-            status: StatusState::Pending,
-            request_timestamp: Some(now),
-            total_count: 3,
-            success_count: 0,
-            failure_count: 0,
-            pending_count: 0,
-            successes: Vec::new(),
-            failures: vec![StatusDetail {
-                id: "x".to_owned(),
-                version: String::new(),
-                message: Some("invalid".to_owned()),
-            }],
-            pendings: Vec::new(),
-            collection: None,
-        };
+        let mut status = Status::new("6f1c1a0e-2b3d-4c5e-8f60-7a8b9c0d1e2f", now, 3, "c");
+        status.failures.push(StatusDetail {
+            id: "x".to_owned(),
+            version: String::new(),
+            message: Some("invalid".to_owned()),
+        });
         status.fail_all([version(a, "2021-01-01T00:00:00Z"), version(b, "2022-02-02T00:00:00.000Z")], "gone");
         let detail = |id: &str, version: &str| StatusDetail {
             id: id.to_owned(),

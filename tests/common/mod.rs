@@ -276,19 +276,7 @@ pub async fn assert_adding_to_a_missing_collection_fails(backend: &dyn tower_tax
             ObjectVersion::parse(json.into(), now).expect("a valid object")
         })
         .collect();
-    let status = Status {
-        id: "6f1c1a0e-2b3d-4c5e-8f60-7a8b9c0d1e2f".to_owned(),
-        status: StatusState::Pending,
-        request_timestamp: Some(now),
-        total_count: 2,
-        success_count: 0,
-        failure_count: 0,
-        pending_count: 0,
-        successes: Vec::new(),
-        failures: Vec::new(),
-        pendings: Vec::new(),
-        collection: Some("gone".to_owned()),
-    };
+    let status = Status::new("6f1c1a0e-2b3d-4c5e-8f60-7a8b9c0d1e2f", now, 2, "gone");
     let anonymous = Principal::anonymous();
     let answered = backend
         .add_objects(api_root, "gone", objects, status, &anonymous)
