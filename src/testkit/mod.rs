@@ -132,9 +132,10 @@ pub async fn run_all(factory: Arc<dyn BackendFactory>) {
     crate::__testkit_for_each_check!([each]);
 }
 
-/// Hands the names of every check, in the order [`run_all`](crate::testkit::run_all) runs them, to another
-/// macro: `__testkit_for_each_check!([path::to::m] leading tokens)` expands to
-/// `path::to::m!(leading tokens lists_collections, adds_and_reads_back_bytes, ...)`.
+/// Hands the names of every check, in the order
+/// [`run_all`](crate::testkit::run_all) runs them, to another macro:
+/// `__testkit_for_each_check!([path::to::m] leading tokens)` expands to
+/// `path::to::m! { leading tokens lists_collections, adds_and_reads_back_bytes, ... }`.
 ///
 /// This is the one list of the checks: [`run_all`](crate::testkit::run_all) and
 /// [`backend_tests!`](crate::backend_tests) both expand from it, so neither can miss
