@@ -31,7 +31,7 @@ mod bearer;
 #[path = "support/serve_postgres.rs"]
 mod serve_postgres;
 
-use tower_taxii::{ApiRoot, CollectionInfo, MemoryBackend, Principal, StorageBackend, TaxiiService, bundle_objects};
+use tower_taxii::{ApiRoot, CollectionInfo, LoadReport, MemoryBackend, Principal, StorageBackend, TaxiiService, bundle_objects};
 
 const API_ROOT: &str = "api/v21";
 
@@ -154,8 +154,16 @@ fn load(backend: &MemoryBackend, id: Option<&str>, path: &Path) -> Result<(), St
     let report = backend
         .load_bundle(API_ROOT, &collection, &json)
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    print_load_report(path, &collection, "", &report, started);
+    Ok(())
+}
+
+/// Prints what loading the bundle at `path` into `collection` did, begun at
+/// `started`, and the first rejections; `store` follows the collection's name
+/// (empty for memory).
+fn print_load_report(path: &Path, collection: &str, store: &str, report: &LoadReport, started: Instant) {
     eprintln!(
-        "loaded {} into {collection}: {} new versions, {} duplicates ({} with other content; first copy kept), {} rejected ({} ms)",
+        "loaded {} into {collection}{store}: {} new versions, {} duplicates ({} with other content; first copy kept), {} rejected ({} ms)",
         path.display(),
         report.added,
         report.duplicates,
@@ -166,7 +174,6 @@ fn load(backend: &MemoryBackend, id: Option<&str>, path: &Path) -> Result<(), St
     for rejected in report.rejected.iter().take(5) {
         eprintln!("  rejected {rejected}");
     }
-    Ok(())
 }
 
 /// A small collection with a version history, for trying the server without data.

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::TaxiiError;
-use crate::resources::{Status, StatusDetail, StatusState};
+use crate::resources::{Status, StatusDetail};
 use crate::service::BoxError;
 use crate::stix::ObjectVersion;
 use crate::timestamp::Timestamp;
@@ -167,19 +167,7 @@ pub(crate) fn envelope_objects(body: &[u8], rules: EnvelopeRules) -> Result<Vec<
 
 /// A new status for a request received at `received`, with every object pending.
 pub(crate) fn new_status(received: Timestamp, total: usize, collection: &str) -> Status {
-    Status {
-        id: random_uuid(),
-        status: StatusState::Pending,
-        request_timestamp: Some(received),
-        total_count: total as u64,
-        success_count: 0,
-        failure_count: 0,
-        pending_count: 0,
-        successes: Vec::new(),
-        failures: Vec::new(),
-        pendings: Vec::new(),
-        collection: Some(collection.to_owned()),
-    }
+    Status::new(random_uuid(), received, total, collection)
 }
 
 /// Validates each object; records the invalid ones in `status.failures` and returns the valid ones.

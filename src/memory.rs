@@ -26,7 +26,7 @@ use crate::index::{CollectionIndex, Inserted};
 use crate::load::{LoadError, LoadReport};
 use crate::manifest::ManifestPage;
 use crate::query::{ObjectQuery, VersionSelector};
-use crate::resources::{CollectionInfo, Status, StatusDetail, VersionRecord};
+use crate::resources::{COLLECTION_GONE, CollectionInfo, Status, StatusDetail, VersionRecord};
 use crate::stix::{ObjectVersion, SpecVersion};
 use crate::timestamp::Timestamp;
 
@@ -225,31 +225,27 @@ impl StorageBackend for MemoryBackend {
     ) -> Result<Status, BackendError> {
         {
             let mut roots = write(&self.roots);
-            let mut target = roots
+            let target = roots
                 .get_mut(api_root)
                 .and_then(|cs| cs.iter_mut().find(|c| c.info.id == collection));
-            for version in objects {
-                let Some(target) = target.as_deref_mut() else {
-                    let message = Some("the collection no longer exists".to_owned());
-                    status.failures.push(StatusDetail {
-                        id: version.id().to_owned(),
-                        version: version.version().to_owned(),
-                        message,
-                    });
-                    continue;
-                };
-                target.index.insert(version.clone(), Timestamp::now());
-                // The stored copy (new or already there) says which version this is.
-                let stored = target
-                    .index
-                    .versions_of(version.id())
-                    .find(|v| v.same_version(&version))
-                    .map(|v| v.version().to_owned());
-                status.successes.push(StatusDetail {
-                    id: version.id().to_owned(),
-                    version: stored.unwrap_or_default(),
-                    message: None,
-                });
+            match target {
+                None => status.fail_all(objects, COLLECTION_GONE),
+                Some(target) => {
+                    for version in objects {
+                        target.index.insert(version.clone(), Timestamp::now());
+                        // The stored copy (new or already there) says which version this is.
+                        let stored = target
+                            .index
+                            .versions_of(version.id())
+                            .find(|v| v.same_version(&version))
+                            .map(|v| v.version().to_owned());
+                        status.successes.push(StatusDetail {
+                            id: version.id().to_owned(),
+                            version: stored.unwrap_or_default(),
+                            message: None,
+                        });
+                    }
+                }
             }
         }
         status.settle();

@@ -219,6 +219,25 @@ pub struct Status {
 }
 
 impl Status {
+    /// A status with this id for a request of `total_count` objects to `collection`,
+    /// received at `request_timestamp`: pending, with no details yet. The service
+    /// makes one (with a random UUID) for each add-objects request it accepts.
+    pub fn new(id: impl Into<String>, request_timestamp: Timestamp, total_count: usize, collection: impl Into<String>) -> Status {
+        Status {
+            id: id.into(),
+            status: StatusState::Pending,
+            request_timestamp: Some(request_timestamp),
+            total_count: total_count as u64,
+            success_count: 0,
+            failure_count: 0,
+            pending_count: 0,
+            successes: Vec::new(),
+            failures: Vec::new(),
+            pendings: Vec::new(),
+            collection: Some(collection.into()),
+        }
+    }
+
     /// Recomputes the counts and the state from the detail lists, so that they agree
     /// (`complete` exactly when nothing is pending). The service does this on every
     /// status it returns; a backend should do it before it stores one.
@@ -231,5 +250,64 @@ impl Status {
         } else {
             StatusState::Pending
         };
+    }
+
+    /// Records each of `objects` in `failures`, by its id and version, with this
+    /// message: for a backend that stores none of them, e.g. because the collection
+    /// was removed after the service looked it up. [`settle`](Self::settle) after.
+    pub fn fail_all(&mut self, objects: impl IntoIterator<Item = ObjectVersion>, message: &str) {
+        self.failures.extend(objects.into_iter().map(|version| StatusDetail {
+            id: version.id().to_owned(),
+            version: version.version().to_owned(),
+            message: Some(message.to_owned()),
+        }));
+    }
+}
+
+/// The failure message of the built-in backends for objects posted to a collection
+/// that was removed after the service looked it up.
+pub(crate) const COLLECTION_GONE: &str = "the collection no longer exists";
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::{Status, StatusDetail, StatusState};
+    use crate::stix::ObjectVersion;
+    use crate::timestamp::Timestamp;
+
+    #[test]
+    fn fail_all_records_each_object_with_the_message() {
+        let now = Timestamp::now();
+        let version = |id: &str, modified: &str| {
+            let json = format!(
+                r#"{{"type":"malware","spec_version":"2.1","id":"{id}","created":"2020-01-01T00:00:00Z","modified":"{modified}","name":"m","is_family":false}}"#
+            );
+            ObjectVersion::parse(Bytes::from(json), now).expect("a valid object")
+        };
+        let a = "malware--00000001-0000-4000-8000-000000000001";
+        let b = "malware--00000002-0000-4000-8000-000000000002";
+        let mut status = Status::new("6f1c1a0e-2b3d-4c5e-8f60-7a8b9c0d1e2f", now, 3, "c");
+        status.failures.push(StatusDetail {
+            id: "x".to_owned(),
+            version: String::new(),
+            message: Some("invalid".to_owned()),
+        });
+        status.fail_all([version(a, "2021-01-01T00:00:00Z"), version(b, "2022-02-02T00:00:00.000Z")], "gone");
+        let detail = |id: &str, version: &str| StatusDetail {
+            id: id.to_owned(),
+            version: version.to_owned(),
+            message: Some("gone".to_owned()),
+        };
+        assert_eq!(
+            status.failures[1..],
+            [detail(a, "2021-01-01T00:00:00Z"), detail(b, "2022-02-02T00:00:00.000Z")]
+        );
+        assert_eq!(status.failures[0].message.as_deref(), Some("invalid"), "earlier failures stay");
+        assert_eq!(
+            (status.status, status.failure_count),
+            (StatusState::Pending, 0),
+            "fail_all does not settle"
+        );
     }
 }

@@ -21,6 +21,7 @@
 #![cfg(feature = "memory")]
 
 mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -29,29 +30,18 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
-use http_body_util::BodyExt;
+use common::{ICS_RELEASES, MOBILE_17_1};
+use http::StatusCode;
 use serde_json::Value;
-use tower::ServiceExt;
+use support::{ROOT, Reply, at, collection_uri, is_taxii_timestamp, manifest_uri, object_uri, objects_uri, versions_uri};
 use tower_taxii::{ApiRoot, CollectionInfo, LoadReport, MemoryBackend, TaxiiService, bundle_objects};
 
-const API_ROOT: &str = "api/v21";
-const TAXII: &str = "application/taxii+json;version=2.1";
 const STIX20: &str = "application/stix+json;version=2.0";
 const STIX21: &str = "application/stix+json;version=2.1";
 
-/// The six ICS releases in STIX 2.1, oldest first: one collection's history.
-const ICS_RELEASES: [&str; 6] = [
-    "ics-attack-8.0.json",
-    "ics-attack-10.0.json",
-    "ics-attack-12.0.json",
-    "ics-attack-15.0.json",
-    "ics-attack-17.1.json",
-    "ics-attack-18.1.json",
-];
+/// ICS 18.1's place in [`ICS_RELEASES`] (the six ICS 2.1 releases, oldest first).
 const ICS_18_1: usize = 5;
 const ICS_18_1_STIX20: &str = "ics-attack-18.1-stix20.json";
-const MOBILE: &str = "mobile-attack-17.1.json";
 const ENTERPRISE_STIX20: &str = "enterprise-attack-18.1-stix20.json";
 
 /// The collection ids the README names.
@@ -199,19 +189,6 @@ fn when(timestamp: &str) -> When {
         bad();
     }
     (secs.to_owned(), format!("{fraction:0<9}").parse().unwrap())
-}
-
-/// Whether `s` is a TAXII timestamp: `YYYY-MM-DDTHH:MM:SS.ssssssZ`, microseconds, UTC.
-fn is_taxii_timestamp(s: &str) -> bool {
-    s.len() == 27
-        && s.bytes().enumerate().all(|(i, c)| match i {
-            4 | 7 => c == b'-',
-            10 => c == b'T',
-            13 | 16 => c == b':',
-            19 => c == b'.',
-            26 => c == b'Z',
-            _ => c.is_ascii_digit(),
-        })
 }
 
 // ---------------------------------------------------------------------------------
@@ -418,9 +395,9 @@ fn load_like_serve(backend: &MemoryBackend, id: Option<&str>, bundle: &Bundle) -
         (None, None) => panic!("{} has no x-mitre-collection object: give a collection id", bundle.name),
     };
     let collection = info.id.clone();
-    backend.add_collection(API_ROOT, info);
+    backend.add_collection(ROOT, info);
     let report = backend
-        .load_bundle(API_ROOT, &collection, &bundle.bytes)
+        .load_bundle(ROOT, &collection, &bundle.bytes)
         .unwrap_or_else(|e| panic!("{}: {e}", bundle.name));
     (collection, report)
 }
@@ -428,7 +405,7 @@ fn load_like_serve(backend: &MemoryBackend, id: Option<&str>, bundle: &Bundle) -
 fn service(backend: Arc<MemoryBackend>) -> TaxiiService {
     TaxiiService::builder(backend)
         .title("tower-taxii on ATT&CK")
-        .api_root(API_ROOT, ApiRoot::new("TAXII 2.1 API root"))
+        .api_root(ROOT, ApiRoot::new("TAXII 2.1 API root"))
         .build()
 }
 
@@ -444,20 +421,12 @@ struct Fixture {
     mixed_loads: Vec<(&'static str, (usize, usize), LoadReport)>,
 }
 
-fn missing_files(names: &[&str]) -> Option<String> {
-    let dir = common::attack_data_dir();
-    names
-        .iter()
-        .find(|name| !dir.join(name).is_file())
-        .map(|name| format!("ATT&CK bundle {} not found", dir.join(name).display()))
-}
-
 fn fixture() -> Option<&'static Fixture> {
     static FIXTURE: OnceLock<Result<Fixture, String>> = OnceLock::new();
     let fixture = FIXTURE.get_or_init(|| {
         let mut needed = ICS_RELEASES.to_vec();
-        needed.extend([ICS_18_1_STIX20, MOBILE]);
-        if let Some(missing) = missing_files(&needed) {
+        needed.extend([ICS_18_1_STIX20, MOBILE_17_1]);
+        if let Some(missing) = common::missing_attack_bundle(needed) {
             return Err(missing);
         }
         let started = Instant::now();
@@ -473,7 +442,7 @@ fn fixture() -> Option<&'static Fixture> {
             ics_loads.push((bundle.name, expected, report));
         }
 
-        let mobile_bundle = Bundle::read(MOBILE);
+        let mobile_bundle = Bundle::read(MOBILE_17_1);
         let mut mobile = Model::default();
         let expected = mobile.load(&mobile_bundle, 0);
         let (collection, report) = load_like_serve(&backend, None, &mobile_bundle);
@@ -513,30 +482,8 @@ fn fixture() -> Option<&'static Fixture> {
 // Talking to the service.
 // ---------------------------------------------------------------------------------
 
-struct Reply {
-    uri: String,
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
+/// What only these tests ask of the shared [`Reply`].
 impl Reply {
-    fn json(&self) -> Value {
-        assert_eq!(
-            self.status,
-            StatusCode::OK,
-            "GET {}: {}",
-            self.uri,
-            String::from_utf8_lossy(&self.body)
-        );
-        assert_eq!(self.header("content-type"), Some(TAXII), "GET {}", self.uri);
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("GET {}: the body is not JSON: {e}", self.uri))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("an ASCII header"))
-    }
-
     /// The X-TAXII-Date-Added-First/Last pair, checked to be both there or both absent.
     fn date_headers(&self) -> Option<(String, String)> {
         match (self.header("x-taxii-date-added-first"), self.header("x-taxii-date-added-last")) {
@@ -577,34 +524,7 @@ async fn get(service: &TaxiiService, path: &str, params: &[(&str, &str)]) -> Rep
             percent_encode(value)
         );
     }
-    let request = http::Request::get(&uri)
-        .header("accept", TAXII)
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let response = service.clone().oneshot(request).await.unwrap();
-    let (parts, body) = response.into_parts();
-    Reply {
-        uri,
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
-}
-
-fn collection_path(collection: &str) -> String {
-    format!("/{API_ROOT}/collections/{collection}/")
-}
-fn objects_path(collection: &str) -> String {
-    format!("/{API_ROOT}/collections/{collection}/objects/")
-}
-fn manifest_path(collection: &str) -> String {
-    format!("/{API_ROOT}/collections/{collection}/manifest/")
-}
-fn object_path(collection: &str, id: &str) -> String {
-    format!("/{API_ROOT}/collections/{collection}/objects/{id}/")
-}
-fn versions_path(collection: &str, id: &str) -> String {
-    format!("/{API_ROOT}/collections/{collection}/objects/{id}/versions/")
+    support::get(service, &uri).await
 }
 
 /// The items under `key` (`objects` or `versions`) of a TAXII resource; an absent key
@@ -642,7 +562,7 @@ async fn walk(service: &TaxiiService, path: &str, params: &[(&str, &str)], limit
             page_params.push(("next", next));
         }
         let reply = get(service, path, &page_params).await;
-        let resource = reply.json();
+        let resource = reply.expect(200);
         let page = items(&resource, key, &reply.uri);
         assert!(
             page.len() <= limit,
@@ -697,7 +617,7 @@ async fn all_in_one_page(service: &TaxiiService, path: &str, params: &[(&str, &s
     let mut page_params = params.to_vec();
     page_params.push(("limit", "10000"));
     let reply = get(service, path, &page_params).await;
-    let resource = reply.json();
+    let resource = reply.expect(200);
     assert!(
         resource.get("more").is_none_or(|m| m == false),
         "GET {}: more than one page",
@@ -814,7 +734,7 @@ fn histogram(lengths: impl IntoIterator<Item = usize>) -> Vec<(usize, usize)> {
 async fn bundles_load_with_no_rejection_and_the_expected_duplicates() {
     let Some(f) = fixture() else { return };
     let loads = f.ics_loads.iter().chain(&f.mixed_loads);
-    let mobile = std::iter::once((MOBILE, f.mobile_load.0, f.mobile_load.1.clone()));
+    let mobile = std::iter::once((MOBILE_17_1, f.mobile_load.0, f.mobile_load.1.clone()));
     for (name, (added, duplicates), report) in loads.cloned().chain(mobile) {
         assert!(report.rejected.is_empty(), "{name}: rejected {:?}", report.rejected);
         assert_eq!(
@@ -847,8 +767,8 @@ async fn ics_version_histogram_matches_the_readme_and_the_versions_endpoint() {
 
     let mut served = Vec::new();
     for id in &ids {
-        let reply = get(&f.service, &versions_path(ICS_COLLECTION, id), &[]).await;
-        let resource = reply.json();
+        let reply = get(&f.service, &versions_uri(ICS_COLLECTION, id), &[]).await;
+        let resource = reply.expect(200);
         assert!(resource.get("more").is_none(), "GET {}: more", reply.uri);
         assert!(reply.date_headers().is_some(), "GET {}: no X-TAXII-Date-Added headers", reply.uri);
         let versions: Vec<String> = items(&resource, "versions", &reply.uri)
@@ -863,7 +783,7 @@ async fn ics_version_histogram_matches_the_readme_and_the_versions_endpoint() {
 
     // An object the collection does not hold.
     let absent = f.mobile.ids().into_iter().find(|id| !f.ics.by_id.contains_key(*id)).unwrap();
-    let reply = get(&f.service, &versions_path(ICS_COLLECTION, absent), &[]).await;
+    let reply = get(&f.service, &versions_uri(ICS_COLLECTION, absent), &[]).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "GET {}", reply.uri);
 }
 
@@ -877,7 +797,7 @@ async fn latest_version_counts_per_type() {
             *per_type.entry(&model.versions[i].object_type).or_default() += 1;
         }
         eprintln!("{collection}: {} latest objects: {per_type:?}", latest.len());
-        let path = objects_path(collection);
+        let path = objects_uri(collection);
         let mut served_total = 0;
         for (object_type, &count) in &per_type {
             let (objects, reply) = all_in_one_page(&f.service, &path, &[("match[type]", object_type)], "objects").await;
@@ -894,7 +814,7 @@ async fn latest_version_counts_per_type() {
         let (objects, reply) = all_in_one_page(&f.service, &path, &[], "objects").await;
         assert_eq!(objects.len(), latest.len(), "GET {}: unfiltered total", reply.uri);
         assert_objects(&format!("GET {}", reply.uri), &objects, model, &latest);
-        let (records, reply) = all_in_one_page(&f.service, &manifest_path(collection), &[], "objects").await;
+        let (records, reply) = all_in_one_page(&f.service, &manifest_uri(collection), &[], "objects").await;
         assert_records(&format!("GET {}", reply.uri), &records, model, &latest);
 
         // Two types at once, and a type the collection does not hold.
@@ -906,7 +826,7 @@ async fn latest_version_counts_per_type() {
         });
         assert_objects(&format!("GET {}", reply.uri), &objects, model, &expected);
         let reply = get(&f.service, &path, &[("match[type]", "indicator")]).await;
-        assert_eq!(reply.json(), serde_json::json!({}), "GET {}", reply.uri);
+        assert_eq!(reply.expect(200), serde_json::json!({}), "GET {}", reply.uri);
         assert_eq!(reply.date_headers(), None, "GET {}", reply.uri);
     }
 }
@@ -914,8 +834,8 @@ async fn latest_version_counts_per_type() {
 #[tokio::test]
 async fn match_version_on_the_objects_endpoint() {
     let Some(f) = fixture() else { return };
-    let path = objects_path(ICS_COLLECTION);
-    let manifest = manifest_path(ICS_COLLECTION);
+    let path = objects_uri(ICS_COLLECTION);
+    let manifest = manifest_uri(ICS_COLLECTION);
     let cases = [
         (None, Pick::Last),
         (Some("last"), Pick::Last),
@@ -955,12 +875,12 @@ async fn match_version_on_the_object_endpoint() {
     let Some(f) = fixture() else { return };
     let mut timestamps_checked = 0;
     for id in f.ics.ids() {
-        let path = object_path(ICS_COLLECTION, id);
+        let path = object_uri(ICS_COLLECTION, id);
         let ids = [id];
         for (param, pick) in [(None, Pick::Last), (Some("first"), Pick::First), (Some("all"), Pick::All)] {
             let params: Vec<(&str, &str)> = param.map(|p| ("match[version]", p)).into_iter().collect();
             let reply = get(&f.service, &path, &params).await;
-            let objects = items(&reply.json(), "objects", &reply.uri);
+            let objects = items(&reply.expect(200), "objects", &reply.uri);
             let expected = f.ics.select(&Select {
                 pick,
                 ids: Some(&ids),
@@ -973,7 +893,7 @@ async fn match_version_on_the_object_endpoint() {
         if versions.len() >= 3 {
             let version = &f.ics.versions[versions[versions.len() / 2]].key.version;
             let reply = get(&f.service, &path, &[("match[version]", version)]).await;
-            let objects = items(&reply.json(), "objects", &reply.uri);
+            let objects = items(&reply.expect(200), "objects", &reply.uri);
             let expected = f.ics.select(&Select {
                 pick: Pick::At(version),
                 ids: Some(&ids),
@@ -990,21 +910,21 @@ async fn match_version_on_the_object_endpoint() {
     let id = f.ics.ids()[0];
     let reply = get(
         &f.service,
-        &object_path(ICS_COLLECTION, id),
+        &object_uri(ICS_COLLECTION, id),
         &[("match[version]", "1999-01-01T00:00:00.000Z")],
     )
     .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "GET {}", reply.uri);
     let absent = f.mobile.ids().into_iter().find(|id| !f.ics.by_id.contains_key(*id)).unwrap();
-    let reply = get(&f.service, &object_path(ICS_COLLECTION, absent), &[]).await;
+    let reply = get(&f.service, &object_uri(ICS_COLLECTION, absent), &[]).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "GET {}", reply.uri);
 }
 
 #[tokio::test]
 async fn paged_walks_equal_the_unpaged_answer() {
     let Some(f) = fixture() else { return };
-    let objects = objects_path(ICS_COLLECTION);
-    let manifest = manifest_path(ICS_COLLECTION);
+    let objects = objects_uri(ICS_COLLECTION);
+    let manifest = manifest_uri(ICS_COLLECTION);
     let latest = f.ics.select(&Select::default());
     let every = f.ics.select(&Select {
         pick: Pick::All,
@@ -1082,15 +1002,15 @@ async fn paged_walks_equal_the_unpaged_answer() {
 
     // Mobile too, at one limit.
     let mobile_latest = f.mobile.select(&Select::default());
-    let walked = walk(&f.service, &objects_path(MOBILE_COLLECTION), &[], 100, "objects", None).await;
+    let walked = walk(&f.service, &objects_uri(MOBILE_COLLECTION), &[], 100, "objects", None).await;
     assert_objects("Mobile objects walked at limit 100", &walked.items, &f.mobile, &mobile_latest);
 }
 
 #[tokio::test]
 async fn added_after_at_date_added_boundaries() {
     let Some(f) = fixture() else { return };
-    let objects = objects_path(ICS_COLLECTION);
-    let manifest = manifest_path(ICS_COLLECTION);
+    let objects = objects_uri(ICS_COLLECTION);
+    let manifest = manifest_uri(ICS_COLLECTION);
     let every = f.ics.select(&Select {
         pick: Pick::All,
         ..Select::default()
@@ -1153,18 +1073,18 @@ async fn added_after_at_date_added_boundaries() {
     assert!(expected.len() >= 2);
     let reply = get(
         &f.service,
-        &object_path(ICS_COLLECTION, id),
+        &object_uri(ICS_COLLECTION, id),
         &[("added_after", date_added), ("match[version]", "all")],
     )
     .await;
     assert_objects(
         &format!("GET {}", reply.uri),
-        &items(&reply.json(), "objects", &reply.uri),
+        &items(&reply.expect(200), "objects", &reply.uri),
         &f.ics,
         &expected,
     );
-    let reply = get(&f.service, &versions_path(ICS_COLLECTION, id), &[("added_after", date_added)]).await;
-    let versions: Vec<String> = items(&reply.json(), "versions", &reply.uri)
+    let reply = get(&f.service, &versions_uri(ICS_COLLECTION, id), &[("added_after", date_added)]).await;
+    let versions: Vec<String> = items(&reply.expect(200), "versions", &reply.uri)
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
@@ -1174,7 +1094,7 @@ async fn added_after_at_date_added_boundaries() {
     let last = all_records.last().unwrap()["date_added"].as_str().unwrap();
     for path in [&objects, &manifest] {
         let reply = get(&f.service, path, &[("added_after", last)]).await;
-        assert_eq!(reply.json(), serde_json::json!({}), "GET {}", reply.uri);
+        assert_eq!(reply.expect(200), serde_json::json!({}), "GET {}", reply.uri);
         assert_eq!(reply.date_headers(), None, "GET {}", reply.uri);
     }
 }
@@ -1197,12 +1117,12 @@ async fn objects_are_served_byte_for_byte() {
             .filter(|&&i| model.versions[i].raw.windows(9).any(|w| w == b"\n        "))
             .count();
         assert_eq!(indented, expected.len(), "objects with indentation inside");
-        let (objects, reply) = all_in_one_page(&f.service, &objects_path(collection), &params, "objects").await;
+        let (objects, reply) = all_in_one_page(&f.service, &objects_uri(collection), &params, "objects").await;
         let context = format!("GET {}", reply.uri);
         assert_objects(&context, &objects, model, &expected);
         assert_raw_in_order(&context, &reply.body, model, &expected);
         // Paged bodies too.
-        let walked = walk(&f.service, &objects_path(collection), &params, 1000, "objects", None).await;
+        let walked = walk(&f.service, &objects_uri(collection), &params, 1000, "objects", None).await;
         let mut from = 0;
         for body in &walked.bodies {
             let on_page = objects_in(body);
@@ -1216,7 +1136,7 @@ async fn objects_are_served_byte_for_byte() {
     let mut checked = 0;
     for id in f.ics.ids() {
         let versions = &f.ics.by_id[id];
-        let reply = get(&f.service, &object_path(ICS_COLLECTION, id), &[("match[version]", "all")]).await;
+        let reply = get(&f.service, &object_uri(ICS_COLLECTION, id), &[("match[version]", "all")]).await;
         assert_raw_in_order(&format!("GET {}", reply.uri), &reply.body, &f.ics, versions);
         checked += 1;
     }
@@ -1232,8 +1152,8 @@ fn objects_in(body: &[u8]) -> usize {
 #[tokio::test]
 async fn collections_are_listed_with_their_media_types() {
     let Some(f) = fixture() else { return };
-    let reply = get(&f.service, &format!("/{API_ROOT}/collections/"), &[]).await;
-    let listed = reply.json()["collections"].as_array().cloned().unwrap_or_default();
+    let reply = get(&f.service, &at("collections/"), &[]).await;
+    let listed = reply.expect(200)["collections"].as_array().cloned().unwrap_or_default();
     let ids: Vec<&str> = listed.iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [ICS_COLLECTION, MOBILE_COLLECTION, MIXED_COLLECTION], "GET {}", reply.uri);
     assert_eq!(listed[0]["title"], "ICS ATT&CK");
@@ -1243,8 +1163,8 @@ async fn collections_are_listed_with_their_media_types() {
         (MOBILE_COLLECTION, vec![STIX21]),
         (MIXED_COLLECTION, vec![STIX20, STIX21]),
     ] {
-        let reply = get(&f.service, &collection_path(collection), &[]).await;
-        let resource = reply.json();
+        let reply = get(&f.service, &collection_uri(collection), &[]).await;
+        let resource = reply.expect(200);
         assert_eq!(resource["id"], collection, "GET {}", reply.uri);
         let served: BTreeSet<&str> = resource["media_types"]
             .as_array()
@@ -1260,8 +1180,8 @@ async fn collections_are_listed_with_their_media_types() {
 async fn both_spec_versions_of_ics_18_1_in_one_collection() {
     let Some(f) = fixture() else { return };
     let model = &f.mixed;
-    let objects = objects_path(MIXED_COLLECTION);
-    let manifest = manifest_path(MIXED_COLLECTION);
+    let objects = objects_uri(MIXED_COLLECTION);
+    let manifest = manifest_uri(MIXED_COLLECTION);
     let ids_2_1: HashSet<&str> = model.versions.iter().filter(|v| v.source == 0).map(|v| v.key.id.as_str()).collect();
     let ids_2_0: HashSet<&str> = model.versions.iter().filter(|v| v.source == 1).map(|v| v.key.id.as_str()).collect();
     assert!(
@@ -1313,14 +1233,14 @@ async fn both_spec_versions_of_ics_18_1_in_one_collection() {
                 ids: Some(&ids),
                 ..Select::default()
             });
-            let reply = get(&f.service, &object_path(MIXED_COLLECTION, id), &params).await;
-            let served = items(&reply.json(), "objects", &reply.uri);
+            let reply = get(&f.service, &object_uri(MIXED_COLLECTION, id), &params).await;
+            let served = items(&reply.expect(200), "objects", &reply.uri);
             assert_objects(&format!("GET {}", reply.uri), &served, model, &expected);
             let expected_spec = specs.map_or((2, 1), |s| s[0]);
             assert_eq!(spec_of(&served[0]), expected_spec, "GET {}", reply.uri);
 
-            let reply = get(&f.service, &versions_path(MIXED_COLLECTION, id), &params).await;
-            let versions: Vec<String> = items(&reply.json(), "versions", &reply.uri)
+            let reply = get(&f.service, &versions_uri(MIXED_COLLECTION, id), &params).await;
+            let versions: Vec<String> = items(&reply.expect(200), "versions", &reply.uri)
                 .iter()
                 .map(|v| v.as_str().unwrap().to_owned())
                 .collect();
@@ -1337,7 +1257,7 @@ async fn both_spec_versions_of_ics_18_1_in_one_collection() {
 
 #[tokio::test]
 async fn enterprise_stix20_bundle_is_served_whole() {
-    if let Some(missing) = missing_files(&[ENTERPRISE_STIX20]) {
+    if let Some(missing) = common::missing_attack_bundle([ENTERPRISE_STIX20]) {
         return common::skip_or_fail(&missing);
     }
     let started = Instant::now();
@@ -1365,8 +1285,8 @@ async fn enterprise_stix20_bundle_is_served_whole() {
     let ids: HashSet<&str> = file.objects.iter().map(|o| o.id.as_str()).collect();
 
     let backend = Arc::new(MemoryBackend::new());
-    backend.add_collection(API_ROOT, CollectionInfo::new(ENTERPRISE_COLLECTION, ENTERPRISE_COLLECTION));
-    let report = backend.load_bundle(API_ROOT, ENTERPRISE_COLLECTION, &bytes).unwrap();
+    backend.add_collection(ROOT, CollectionInfo::new(ENTERPRISE_COLLECTION, ENTERPRISE_COLLECTION));
+    let report = backend.load_bundle(ROOT, ENTERPRISE_COLLECTION, &bytes).unwrap();
     assert!(
         report.rejected.is_empty(),
         "rejected: {:?}",
@@ -1377,19 +1297,19 @@ async fn enterprise_stix20_bundle_is_served_whole() {
     let service = service(backend);
     eprintln!("enterprise: read and loaded in {:?}", started.elapsed());
 
-    let reply = get(&service, &collection_path(ENTERPRISE_COLLECTION), &[]).await;
-    assert_eq!(reply.json()["media_types"], serde_json::json!([STIX20]), "GET {}", reply.uri);
+    let reply = get(&service, &collection_uri(ENTERPRISE_COLLECTION), &[]).await;
+    assert_eq!(reply.expect(200)["media_types"], serde_json::json!([STIX20]), "GET {}", reply.uri);
 
     for params in [&[][..], &[("match[spec_version]", "2.0")][..]] {
-        let served = walk_light(&service, &objects_path(ENTERPRISE_COLLECTION), params, 10_000).await;
+        let served = walk_light(&service, &objects_uri(ENTERPRISE_COLLECTION), params, 10_000).await;
         let served_ids: HashSet<&str> = served.iter().map(|o| o.id.as_str()).collect();
         assert_eq!(served.len(), ids.len(), "{params:?}: objects served");
         assert_eq!(served_ids, ids, "{params:?}: every object, once");
         assert!(served.iter().all(|o| o.spec_version.is_none()), "{params:?}: 2.0 objects");
     }
-    for path in [objects_path(ENTERPRISE_COLLECTION), manifest_path(ENTERPRISE_COLLECTION)] {
+    for path in [objects_uri(ENTERPRISE_COLLECTION), manifest_uri(ENTERPRISE_COLLECTION)] {
         let reply = get(&service, &path, &[("match[spec_version]", "2.1")]).await;
-        assert_eq!(reply.json(), serde_json::json!({}), "GET {}", reply.uri);
+        assert_eq!(reply.expect(200), serde_json::json!({}), "GET {}", reply.uri);
         assert_eq!(&reply.body[..], b"{}", "GET {}", reply.uri);
         assert_eq!(reply.date_headers(), None, "GET {}", reply.uri);
     }

@@ -12,10 +12,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt;
 use serde_json::Value;
 use support::*;
-use tower::ServiceExt;
 use tower_taxii::{
     Access, ApiRoot, CollectionInfo, DEFAULT_MAX_JSON_DEPTH, DEFAULT_MAX_MATCH_VALUES, DEFAULT_MAX_OBJECTS_PER_ENVELOPE,
     DEFAULT_MAX_QUERY_LENGTH, MemoryBackend, Principal, StaticPolicy, TaxiiService,
@@ -91,7 +89,7 @@ fn post_case(name: impl Into<String>, collection: &str, body: impl Into<Bytes>, 
     Case {
         name: name.into(),
         method: Method::POST,
-        uri: at(&format!("collections/{collection}/objects/")),
+        uri: objects_uri(collection),
         headers: vec![("accept", TAXII.to_owned()), ("content-type", TAXII.to_owned())],
         body: TestBody::Whole(Some(body.into())),
         expect,
@@ -104,23 +102,7 @@ async fn run(service: &TaxiiService, case: Case) -> (Reply, String) {
         request = request.header(*name, value);
     }
     let request = request.body(case.body).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-    let response = service.clone().oneshot(request).await.expect("infallible");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("body reads").to_bytes();
-    let reply = Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    };
-    (reply, case.name)
-}
-
-fn sdo_text(id: &str, modified: &str) -> String {
-    String::from_utf8(sdo(id, modified).to_vec()).unwrap()
-}
-
-fn envelope(objects: &[String]) -> String {
-    format!("{{\"objects\":[{}]}}", objects.join(","))
+    (send(service, request).await, case.name)
 }
 
 /// The fixture: [`COLLECTION`] (read and write, 4 versions of 2 objects), [`OTHER`]
@@ -185,7 +167,7 @@ async fn every_bad_request_gets_its_taxii_error_and_changes_nothing() {
     let (_backend, service) = fixture();
     let before = snapshot(&service).await;
     let objects = coll("objects/");
-    let ind = sdo_text(INDICATOR, "2023-01-01T00:00:00.000Z");
+    let ind = sdo(INDICATOR, "2023-01-01T00:00:00.000Z");
     let token = next_token(&service, &objects).await;
     let other_token = next_token(&service, &at(&format!("collections/{OTHER}/manifest/?match[version]=all"))).await;
     let manifest_token = next_token(&service, &coll("manifest/")).await;
@@ -526,10 +508,10 @@ fn oversized_and_non_ascii_uris_never_reach_the_service() {
 #[tokio::test]
 async fn large_but_valid_objects_are_stored_byte_for_byte() {
     let (_backend, service) = fixture();
-    let big = sdo_text(INDICATOR, "2023-01-01T00:00:00.000Z").replacen('{', &format!("{{\"x\":\"{}\",", "a".repeat(10_000_000)), 1);
+    let big = sdo(INDICATOR, "2023-01-01T00:00:00.000Z").replacen('{', &format!("{{\"x\":\"{}\",", "a".repeat(10_000_000)), 1);
     // The envelope, its list and the object take three levels: the rest may nest 97 deep.
     let depth = DEFAULT_MAX_JSON_DEPTH - 3;
-    let deep = sdo_text(MALWARE, "2023-01-01T00:00:00.000Z").replacen(
+    let deep = sdo(MALWARE, "2023-01-01T00:00:00.000Z").replacen(
         '{',
         &format!(
             "{{\"x\":{}1e999999{},\"y\":-123456789012345678901234567890,",
@@ -600,7 +582,7 @@ async fn limits_hold_at_their_edges_and_are_configurable() {
     assert_eq!(page["more"], true);
     // Depth: 4 levels pass (envelope, list, object, list), 5 do not; objects per envelope.
     let post = |body: String| run(&service, post_case("limit", SCRATCH, body, Expect::Ok(202)));
-    let obj = |x: &str| sdo_text(MALWARE, "2023-01-01T00:00:00.000Z").replacen('{', &format!("{{\"x\":{x},"), 1);
+    let obj = |x: &str| sdo(MALWARE, "2023-01-01T00:00:00.000Z").replacen('{', &format!("{{\"x\":{x},"), 1);
     post(envelope(&[obj("[1]")])).await.0.expect(202);
     let e = post(envelope(&[obj("[[1]]")])).await.0.expect_error(400);
     assert!(e["description"].as_str().unwrap().contains("more than 4 levels"), "{e}");

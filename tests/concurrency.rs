@@ -8,23 +8,22 @@
 //! reader walk returned everything that was there when it started (the manifest is
 //! recorded just before the walk) exactly once. Every loop is bounded.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use support::{
+    ROOT, check_status_shape, get, id as stix_id, manifest_uri, objects_of, objects_uri, post, sdo, status_uri, successes, versions_uri,
+};
 use tokio::sync::Barrier;
-use tower::ServiceExt;
 use tower_taxii::{ApiRoot, CollectionInfo, MemoryBackend, TaxiiService, Timestamp};
-
-const ROOT: &str = "api/v21";
-const TAXII: &str = "application/taxii+json;version=2.1";
 /// Written and read concurrently.
 const COLL_A: &str = "a0a0a0a0-0000-4000-8000-00000000000a";
 /// Written concurrently (the same envelopes), read at the end.
@@ -41,78 +40,10 @@ const MAX_PAGES: usize = 5_000;
 const MAX_WALKS: usize = 50;
 
 // ---------------------------------------------------------------------------
-// Requests
-// ---------------------------------------------------------------------------
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    #[track_caller]
-    fn expect(&self, status: u16) -> Value {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "status; body: {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        let content_types: Vec<_> = self.headers.get_all(http::header::CONTENT_TYPE).iter().collect();
-        assert_eq!(content_types, [TAXII], "Content-Type");
-        serde_json::from_slice(&self.body).expect("a JSON body")
-    }
-
-    fn header(&self, name: &str) -> Option<Timestamp> {
-        self.headers.get(name).map(|v| {
-            v.to_str()
-                .unwrap()
-                .parse()
-                .unwrap_or_else(|_| panic!("{name} is a timestamp: {v:?}"))
-        })
-    }
-}
-
-async fn send(service: &TaxiiService, request: Request<Full<Bytes>>) -> Reply {
-    let response = service.clone().oneshot(request).await.expect("infallible");
-    let (parts, body) = response.into_parts();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.expect("body").to_bytes(),
-    }
-}
-
-async fn get(service: &TaxiiService, uri: &str) -> Reply {
-    send(service, Request::get(uri).header("accept", TAXII).body(Full::default()).unwrap()).await
-}
-
-async fn post(service: &TaxiiService, collection: &str, body: String) -> Reply {
-    let request = Request::post(format!("/{ROOT}/collections/{collection}/objects/"))
-        .header("accept", TAXII)
-        .header("content-type", TAXII)
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    send(service, request).await
-}
-
-// ---------------------------------------------------------------------------
 // What the writers post
 // ---------------------------------------------------------------------------
 
 const KINDS: [&str; 4] = ["indicator", "malware", "tool", "campaign"];
-
-fn stix_id(kind: &str, n: u32) -> String {
-    format!("{kind}--{n:08x}-0000-4000-8000-{n:012x}")
-}
-
-fn sdo(id: &str, modified: &str) -> String {
-    let (kind, _) = id.split_once("--").unwrap();
-    format!(
-        r#"{{"type":"{kind}","spec_version":"2.1","id":"{id}","created":"2020-01-01T00:00:00.000Z","modified":"{modified}","name":"{id} at {modified}"}}"#
-    )
-}
 
 /// The id writer `w` owns as its `j`th object.
 fn owned_id(w: u32, j: u32) -> String {
@@ -184,7 +115,7 @@ fn plan(w: u32) -> Vec<Vec<Item>> {
 
 fn envelope(items: &[Item]) -> String {
     let objects: Vec<&str> = items.iter().map(|i| i.json.as_str()).collect();
-    format!(r#"{{"objects":[{}]}}"#, objects.join(","))
+    support::envelope(&objects)
 }
 
 fn seeded() -> Vec<Item> {
@@ -203,51 +134,9 @@ fn seeded() -> Vec<Item> {
 // Statuses
 // ---------------------------------------------------------------------------
 
-/// Counts equal list lengths, the total is their sum, each entry has id and version.
-#[track_caller]
-fn check_counts(status: &Value) {
-    let count = |k: &str| status[k].as_u64().unwrap_or_else(|| panic!("{k}: {status}"));
-    let list = |k: &str| -> u64 {
-        match status.get(k) {
-            None => 0,
-            Some(list) => {
-                let list = list.as_array().unwrap_or_else(|| panic!("{k} is a list: {status}"));
-                assert!(!list.is_empty(), "{k} is omitted rather than empty: {status}");
-                for d in list {
-                    assert!(d["id"].is_string() && d["version"].is_string(), "{k} entry: {status}");
-                }
-                list.len() as u64
-            }
-        }
-    };
-    assert_eq!(count("success_count"), list("successes"), "success_count: {status}");
-    assert_eq!(count("failure_count"), list("failures"), "failure_count: {status}");
-    assert_eq!(count("pending_count"), list("pendings"), "pending_count: {status}");
-    assert_eq!(
-        count("total_count"),
-        count("success_count") + count("failure_count") + count("pending_count"),
-        "total_count: {status}"
-    );
-}
-
-fn successes(status: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = status
-        .get("successes")
-        .and_then(Value::as_array)
-        .map(|l| {
-            l.iter()
-                .map(|d| (d["id"].as_str().unwrap().to_owned(), d["version"].as_str().unwrap().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
-}
-
 /// Posts one envelope and checks its status against what it carried.
 async fn post_and_check(service: &TaxiiService, collection: &str, items: &[Item]) -> Value {
-    let status = post(service, collection, envelope(items)).await.expect(202);
-    check_counts(&status);
+    let status = post(service, collection, envelope(items)).await.expect_status();
     assert_eq!(status["status"], "complete", "{status}");
     assert_eq!(status["total_count"], items.len(), "{status}");
     let mut expected: Vec<(String, String)> = items.iter().filter_map(|i| i.key.clone()).collect();
@@ -268,24 +157,19 @@ async fn post_and_check(service: &TaxiiService, collection: &str, items: &[Item]
 
 /// The whole manifest (every version) in one page: (id, version, date_added), in order.
 async fn manifest(service: &TaxiiService, collection: &str) -> Vec<(String, String, Timestamp)> {
-    let uri = format!("/{ROOT}/collections/{collection}/manifest/?match[version]=all&limit=10000");
+    let uri = format!("{}?match[version]=all&limit=10000", manifest_uri(collection));
     let body = get(service, &uri).await.expect(200);
     assert!(body.get("more").is_none_or(|m| m == false), "one page holds everything");
-    body["objects"]
-        .as_array()
-        .map(|records| {
-            records
-                .iter()
-                .map(|r| {
-                    (
-                        r["id"].as_str().unwrap().to_owned(),
-                        r["version"].as_str().unwrap().to_owned(),
-                        r["date_added"].as_str().unwrap().parse().expect("date_added is a timestamp"),
-                    )
-                })
-                .collect()
+    objects_of(&body)
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["version"].as_str().unwrap().to_owned(),
+                r["date_added"].as_str().unwrap().parse().expect("date_added is a timestamp"),
+            )
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -342,8 +226,12 @@ async fn walk(
     limit: usize,
     bytes: &HashMap<(String, String), String>,
 ) -> Vec<(String, String)> {
-    let endpoint = if kind.manifest() { "manifest" } else { "objects" };
-    let mut base = format!("/{ROOT}/collections/{collection}/{endpoint}/?limit={limit}");
+    let endpoint = if kind.manifest() {
+        manifest_uri(collection)
+    } else {
+        objects_uri(collection)
+    };
+    let mut base = format!("{endpoint}?limit={limit}");
     if kind.all_versions() {
         base.push_str("&match[version]=all");
     }
@@ -365,9 +253,9 @@ async fn walk(
         let reply = get(service, &uri).await;
         let body = reply.expect(200);
         let page_items: Vec<(String, String)> = if kind.manifest() {
-            let records = body["objects"].as_array().cloned().unwrap_or_default();
+            let records = objects_of(&body);
             let mut last_date: Option<Timestamp> = None;
-            for r in &records {
+            for r in records {
                 let date: Timestamp = r["date_added"].as_str().unwrap().parse().unwrap();
                 assert!(
                     last_date.is_none_or(|d| d < date),
@@ -407,8 +295,10 @@ async fn walk(
                 break;
             }
         } else {
-            let first = reply.header("x-taxii-date-added-first").expect("X-TAXII-Date-Added-First");
-            let last = reply.header("x-taxii-date-added-last").expect("X-TAXII-Date-Added-Last");
+            let first = reply
+                .timestamp_header("x-taxii-date-added-first")
+                .expect("X-TAXII-Date-Added-First");
+            let last = reply.timestamp_header("x-taxii-date-added-last").expect("X-TAXII-Date-Added-Last");
             assert!(first <= last, "{kind:?}: first {first} <= last {last}");
             if let Some(previous) = previous_last {
                 assert!(
@@ -608,7 +498,7 @@ async fn run() {
         let order: Vec<(String, String)> = records.iter().map(|(i, v, _)| (i.clone(), v.clone())).collect();
         assert_eq!(items, order, "{collection}: a walk after the writes returns the manifest's order");
         // Every own object with a cross version has both versions.
-        let uri = |id: &str| format!("/{ROOT}/collections/{collection}/objects/{id}/versions/");
+        let uri = |id: &str| versions_uri(collection, id);
         for w in 0..WRITERS {
             let id = owned_id((w + 1) % WRITERS, 4);
             let body = get(&service, &uri(&id)).await.expect(200);
@@ -621,7 +511,7 @@ async fn run() {
     let mut ids = BTreeSet::new();
     let (mut total, mut failures) = (0, 0);
     for (collection, status) in &statuses {
-        check_counts(status);
+        check_status_shape(status);
         assert!(
             ids.insert(status["id"].as_str().unwrap().to_owned()),
             "status ids are unique: {status}"
@@ -636,9 +526,7 @@ async fn run() {
 
     // The status endpoint returns each status as posted.
     for (_, status) in &statuses {
-        let stored = get(&service, &format!("/{ROOT}/status/{}/", status["id"].as_str().unwrap()))
-            .await
-            .expect(200);
+        let stored = get(&service, &status_uri(status["id"].as_str().unwrap())).await.expect(200);
         assert_eq!(&stored, status, "GET status returns the status the POST returned");
     }
 }

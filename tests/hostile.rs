@@ -5,7 +5,6 @@ mod support;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{HeaderValue, Request};
 use serde_json::Value;
 use support::*;
@@ -72,7 +71,7 @@ async fn many_versions_of_one_object_read_correctly() {
     let n = 4000u32;
     let modified = |i: u32| format!("2020-01-01T00:{:02}:{:02}.{:03}Z", i / 60_000, i / 1000 % 60, i % 1000);
     // Inserted newest first, so date_added order is the reverse of version order.
-    insert(&backend, (0..n).rev().map(|i| sdo(INDICATOR, &modified(i))).collect::<Vec<Bytes>>());
+    insert(&backend, (0..n).rev().map(|i| sdo(INDICATOR, &modified(i))));
     let service = service(&backend);
     let latest = id_versions(&get(&service, &coll("objects/?limit=1")).await.expect(200));
     assert_eq!(latest, vec![(INDICATOR.to_owned(), modified(n - 1))]);
@@ -107,7 +106,7 @@ async fn json_array_is_not_accepted_as_a_stix_object() {
 #[tokio::test]
 async fn json_array_is_not_accepted_as_an_envelope() {
     let (_backend, service) = writable(1 << 20);
-    let object = String::from_utf8(sdo(INDICATOR, "2023-01-01T00:00:00.000Z").to_vec()).unwrap();
+    let object = sdo(INDICATOR, "2023-01-01T00:00:00.000Z");
     post(&service, format!("[null,[{object}]]")).await.expect_error(422);
     assert_eq!(get(&service, &coll("objects/")).await.expect(200), serde_json::json!({}));
 }

@@ -16,7 +16,7 @@ const A: &str = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f";
 
 /// `n` objects with distinct ids (types cycling through indicator, malware, tool),
 /// plus two more versions of [`A`]: so A has three versions.
-fn many(n: u32) -> Vec<bytes::Bytes> {
+fn many(n: u32) -> Vec<String> {
     let mut objects = vec![sdo(A, "2020-01-01T00:00:00.000Z")];
     for i in 1..=n {
         let kind = ["indicator", "malware", "tool"][i as usize % 3];
@@ -706,7 +706,7 @@ proptest! {
             let backend = backend();
             let objects: Vec<bytes::Bytes> = inserts
                 .iter()
-                .map(|i| object(IDS[i.id], &i.modified(), i.v21.then_some("2.1")))
+                .map(|i| object(IDS[i.id], &i.modified(), i.v21.then_some("2.1")).into())
                 .collect();
             backend.insert_objects(ROOT, COLLECTION, objects).unwrap();
             let mut builder = builder(&backend);

@@ -14,12 +14,13 @@
 mod common;
 mod postgres_support;
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{ServerGuard, attack_data_dir, example_binary, python3_runs, run_with_timeout, skip_or_fail};
+use common::{
+    ICS_RELEASES, ServerGuard, attack_data_dir, example_binary, missing_attack_bundle, python_attack_bundles, python_missing,
+    run_python_check, skip_or_fail,
+};
 use postgres_support::{admin, backend_in, database_url, drop_schemas, postgres_or_skip, send, unique_schema};
 use serde_json::Value;
 use tower_taxii::{ApiRoot, CollectionInfo, MemoryBackend, TaxiiService};
@@ -28,17 +29,7 @@ const ROOT: &str = "api/v21";
 
 /// (collection, bundles loaded into it in this order).
 const COLLECTIONS: &[(&str, &[&str])] = &[
-    (
-        "ics",
-        &[
-            "ics-attack-8.0.json",
-            "ics-attack-10.0.json",
-            "ics-attack-12.0.json",
-            "ics-attack-15.0.json",
-            "ics-attack-17.1.json",
-            "ics-attack-18.1.json",
-        ],
-    ),
+    ("ics", &ICS_RELEASES),
     ("ics-stix20", &["ics-attack-18.1-stix20.json"]),
     ("mobile", &["mobile-attack-14.1.json", "mobile-attack-17.1.json"]),
     ("enterprise", &["enterprise-attack-18.1-stix20.json"]),
@@ -81,12 +72,8 @@ fn without_dates(records: Vec<Value>) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_data_answers_like_the_memory_backend() {
     let data = attack_data_dir();
-    let missing = COLLECTIONS
-        .iter()
-        .flat_map(|(_, files)| files.iter())
-        .find(|f| !data.join(f).is_file());
-    if let Some(missing) = missing {
-        return skip_or_fail(&format!("ATT&CK bundle {} not found", data.join(missing).display()));
+    if let Some(missing) = missing_attack_bundle(COLLECTIONS.iter().flat_map(|(_, files)| files.iter().copied())) {
+        return skip_or_fail(&missing);
     }
     if !postgres_or_skip() {
         return;
@@ -171,29 +158,17 @@ async fn attack_data_answers_like_the_memory_backend() {
     drop_schemas(&[schema]).await;
 }
 
-/// Loaded in this order: the ICS releases oldest first, then Mobile (what
-/// `tests/python/check_attack.py` expects).
-const PYTHON_BUNDLES: &[&str] = &[
-    "ics-attack-8.0.json",
-    "ics-attack-10.0.json",
-    "ics-attack-12.0.json",
-    "ics-attack-15.0.json",
-    "ics-attack-17.1.json",
-    "ics-attack-18.1.json",
-    "mobile-attack-17.1.json",
-];
-
 #[test]
 fn python_clients_against_serve_on_postgres() {
     let data = attack_data_dir();
-    if let Some(missing) = PYTHON_BUNDLES.iter().find(|b| !data.join(b).is_file()) {
-        return skip_or_fail(&format!("ATT&CK bundle {} not found", data.join(missing).display()));
+    if let Some(missing) = missing_attack_bundle(python_attack_bundles()) {
+        return skip_or_fail(&missing);
     }
     if !postgres_or_skip() {
         return;
     }
-    if !python3_runs("import taxii2client, stix2") {
-        return skip_or_fail("python3 cannot import taxii2client and stix2 (pip install taxii2-client stix2)");
+    if let Some(reason) = python_missing("taxii2client, stix2", "taxii2-client stix2") {
+        return skip_or_fail(&reason);
     }
     let Some(serve) = example_binary("serve") else {
         return skip_or_fail("the serve example is not built (run `cargo build --example serve`)");
@@ -218,24 +193,16 @@ fn python_clients_against_serve_on_postgres() {
         "--postgres".to_owned(),
         url.clone(),
     ];
-    args.extend(PYTHON_BUNDLES.iter().map(|b| data.join(b).display().to_string()));
+    args.extend(python_attack_bundles().map(|b| data.join(b).display().to_string()));
     let outcome = std::panic::catch_unwind(|| {
         // The first instance loads; a second one given the same bundles loads nothing
         // new and serves the same data, which the clients check.
         drop(ServerGuard::start(&serve, &args, Duration::from_secs(300)).unwrap_or_else(|e| panic!("starting serve: {e}")));
         let server = ServerGuard::start(&serve, &args, Duration::from_secs(300)).unwrap_or_else(|e| panic!("starting serve again: {e}"));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_attack.py");
-        let out = run_with_timeout(
-            Command::new("python3").arg(&script).arg(&server.url).arg(&data),
+        run_python_check(
+            "check_attack.py",
+            &[server.url.as_ref(), data.as_os_str()],
             Duration::from_secs(600),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        println!("{}", out.stdout);
-        eprintln!("{}", out.stderr);
-        assert!(
-            out.status.success(),
-            "check_attack.py failed against serve --postgres ({})",
-            out.status
         );
     });
     runtime.block_on(async {

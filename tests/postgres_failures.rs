@@ -13,7 +13,7 @@ mod postgres_support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postgres_support::{admin, database_url, drop_schemas, envelope, indicator, postgres_or_skip, send, unique_schema};
+use postgres_support::{admin, backend_in, database_url, drop_schemas, envelope, indicator, postgres_or_skip, send, unique_schema};
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -191,6 +191,20 @@ async fn cut_connections_answer_503_and_recover() {
         answer.body
     );
     drop(taxii);
+    drop(backend);
+    drop_schemas(&[schema]).await;
+}
+
+/// A collection removed after the service looked it up: the PostgreSQL backend
+/// fails every object of the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_to_a_collection_that_is_gone_fails_every_object() {
+    if !postgres_or_skip() {
+        return;
+    }
+    let schema = unique_schema("fail_gone");
+    let backend = backend_in(&schema).await;
+    common::assert_adding_to_a_missing_collection_fails(&backend, ROOT).await;
     drop(backend);
     drop_schemas(&[schema]).await;
 }

@@ -9,46 +9,32 @@
 
 mod common;
 
-use std::ffi::OsStr;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use common::{ServerGuard, attack_data_dir, example_binary, python3_runs, run_with_timeout, skip_or_fail};
+use common::{
+    ServerGuard, attack_data_dir, example_binary, missing_attack_bundle, python_attack_bundles, python_missing, run_python_check,
+    skip_or_fail,
+};
 
-/// Loaded in this order: the ICS releases oldest first, then Mobile.
-const BUNDLES: &[&str] = &[
-    "ics-attack-8.0.json",
-    "ics-attack-10.0.json",
-    "ics-attack-12.0.json",
-    "ics-attack-15.0.json",
-    "ics-attack-17.1.json",
-    "ics-attack-18.1.json",
-    "mobile-attack-17.1.json",
-];
+/// The packages every check here imports, and what to install for them.
+const CLIENTS: (&str, &str) = ("taxii2client, stix2", "taxii2-client stix2");
 
 #[test]
 fn taxii2client_and_stix2_against_attack_data() {
     let data = attack_data_dir();
-    if let Some(missing) = BUNDLES.iter().find(|b| !data.join(b).is_file()) {
-        return skip_or_fail(&format!("ATT&CK bundle {} not found", data.join(missing).display()));
-    }
-    if !python3_runs("pass") {
-        return skip_or_fail("python3 is not available");
-    }
-    if !python3_runs("import taxii2client, stix2") {
-        return skip_or_fail("python3 cannot import taxii2client and stix2 (pip install taxii2-client stix2)");
+    if let Some(reason) = missing_attack_bundle(python_attack_bundles()).or_else(|| python_missing(CLIENTS.0, CLIENTS.1)) {
+        return skip_or_fail(&reason);
     }
     let Some(serve) = example_binary("serve") else {
         return skip_or_fail("the serve example is not built (run `cargo build --example serve`)");
     };
 
     let mut args = vec!["--listen".to_string(), "127.0.0.1:0".to_string()];
-    args.extend(BUNDLES.iter().map(|b| data.join(b).display().to_string()));
+    args.extend(python_attack_bundles().map(|b| data.join(b).display().to_string()));
     let server =
         ServerGuard::start(&serve, &args, Duration::from_secs(120)).unwrap_or_else(|e| panic!("starting {}: {e}", serve.display()));
 
-    run_check(
+    run_python_check(
         "check_attack.py",
         &[server.url.as_ref(), data.as_os_str()],
         Duration::from_secs(600),
@@ -66,15 +52,8 @@ const WRITABLE_ID: &str = "4b2c9f3e-8d1a-4e6f-9b7c-2a5d8e1f3c60";
 #[test]
 fn taxii2client_and_stix2_write_path() {
     let data = attack_data_dir();
-    let bundle = data.join("ics-attack-18.1.json");
-    if !bundle.is_file() {
-        return skip_or_fail(&format!("ATT&CK bundle {} not found", bundle.display()));
-    }
-    if !python3_runs("pass") {
-        return skip_or_fail("python3 is not available");
-    }
-    if !python3_runs("import taxii2client, stix2") {
-        return skip_or_fail("python3 cannot import taxii2client and stix2 (pip install taxii2-client stix2)");
+    if let Some(reason) = missing_attack_bundle(["ics-attack-18.1.json"]).or_else(|| python_missing(CLIENTS.0, CLIENTS.1)) {
+        return skip_or_fail(&reason);
     }
     let Some(serve) = example_binary("serve") else {
         return skip_or_fail("the serve example is not built (run `cargo build --example serve`)");
@@ -89,7 +68,7 @@ fn taxii2client_and_stix2_write_path() {
     ];
     let server = ServerGuard::start(&serve, args, Duration::from_secs(60)).unwrap_or_else(|e| panic!("starting {}: {e}", serve.display()));
 
-    run_check("check_write.py", &[server.url.as_ref(), data.as_os_str()], Duration::from_secs(300));
+    run_python_check("check_write.py", &[server.url.as_ref(), data.as_os_str()], Duration::from_secs(300));
     drop(server);
 }
 
@@ -100,11 +79,8 @@ fn taxii2client_and_stix2_write_path() {
 /// (`WWW-Authenticate: Bearer`) without a token or with a wrong one.
 #[test]
 fn taxii2client_through_bearer_auth() {
-    if !python3_runs("pass") {
-        return skip_or_fail("python3 is not available");
-    }
-    if !python3_runs("import taxii2client, requests") {
-        return skip_or_fail("python3 cannot import taxii2client (pip install taxii2-client)");
+    if let Some(reason) = python_missing("taxii2client, requests", "taxii2-client") {
+        return skip_or_fail(&reason);
     }
     let Some(example) = example_binary("axum_bearer") else {
         return skip_or_fail("the axum_bearer example is not built (run `cargo build --example axum_bearer`)");
@@ -112,22 +88,6 @@ fn taxii2client_through_bearer_auth() {
     let server = ServerGuard::start(&example, ["--listen", "127.0.0.1:0"], Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("starting {}: {e}", example.display()));
 
-    run_check("check_bearer.py", &[server.url.as_ref()], Duration::from_secs(120));
+    run_python_check("check_bearer.py", &[server.url.as_ref()], Duration::from_secs(120));
     drop(server);
-}
-
-/// Runs `tests/python/SCRIPT ARGS...` with python3 within `timeout`, shows its output,
-/// and fails the test (with the output) when the script fails.
-fn run_check(script: &str, args: &[&OsStr], timeout: Duration) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
-    let out = run_with_timeout(Command::new("python3").arg(&path).args(args), timeout).unwrap_or_else(|e| panic!("{e}"));
-    println!("{}", out.stdout);
-    eprintln!("{}", out.stderr);
-    assert!(
-        out.status.success(),
-        "{script} failed ({}):\n{}\n{}",
-        out.status,
-        out.stdout,
-        out.stderr
-    );
 }

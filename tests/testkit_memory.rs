@@ -5,6 +5,12 @@
 
 tower_taxii::backend_tests!(tower_taxii::testkit::MemoryFactory);
 
+/// `run_all` expands from the same check list as `backend_tests!`: every check in one test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_passes_on_the_memory_backend() {
+    tower_taxii::testkit::run_all(std::sync::Arc::new(tower_taxii::testkit::MemoryFactory)).await;
+}
+
 mod broken {
     use std::sync::Arc;
 

@@ -5,6 +5,9 @@
 //! (`application/taxii+json;version=2.1`, the empty DELETE 200 included) and its
 //! body; every error for a TAXII error JSON whose `http_status` is the code.
 
+mod common;
+mod support;
+
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -14,17 +17,18 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
+use http::{Request, StatusCode};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use tower::ServiceExt;
-use tower_taxii::{ApiRoot, CollectionInfo, MemoryBackend, TaxiiService, Timestamp, is_uuid};
+use support::{
+    ROOT, TAXII, check_status_shape, delete, details, envelope, get, id, is_taxii_timestamp, manifest_uri, object, object_uri, objects_of,
+    objects_uri, pairs, post, post_raw, sdo, send, status_uri, successes, versions_uri,
+};
+use tower_taxii::{ApiRoot, CollectionInfo, MemoryBackend, TaxiiService, Timestamp};
 
-const ROOT: &str = "api/v21";
-const TAXII: &str = "application/taxii+json;version=2.1";
 /// can_read and can_write.
 const COLL: &str = "6b6b1e1c-4d5f-4c1c-9a4e-2f0e7d0f6a01";
 /// A second read-write collection.
@@ -69,165 +73,32 @@ fn setup() -> (Arc<MemoryBackend>, TaxiiService) {
     (backend, service)
 }
 
-fn objects_uri(collection: &str) -> String {
-    format!("/{ROOT}/collections/{collection}/objects/")
-}
-
-fn object_uri(collection: &str, id: &str) -> String {
-    format!("/{ROOT}/collections/{collection}/objects/{id}/")
-}
-
-fn status_uri(id: &str) -> String {
-    format!("/{ROOT}/status/{id}/")
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    #[track_caller]
-    fn assert_taxii_content_type(&self) {
-        let values: Vec<_> = self.headers.get_all(http::header::CONTENT_TYPE).iter().collect();
-        assert_eq!(values.len(), 1, "exactly one Content-Type: {values:?}");
-        assert_eq!(values[0], TAXII, "Content-Type");
-    }
-
-    /// Asserts the status and the Content-Type; returns the body as JSON.
-    #[track_caller]
-    fn expect(&self, status: u16) -> Value {
-        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.text());
-        self.assert_taxii_content_type();
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text()))
-    }
-
-    /// Asserts a TAXII error JSON with this status.
-    #[track_caller]
-    fn expect_error(&self, status: u16) -> Value {
-        let body = self.expect(status);
-        assert!(body.is_object(), "an error is a JSON object: {body}");
-        assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "error has a title: {body}");
-        assert_eq!(body["http_status"], Value::String(status.to_string()), "http_status: {body}");
-        body
-    }
-
-    /// Asserts the DELETE success: 200, the TAXII Content-Type, no body.
-    #[track_caller]
-    fn expect_deleted(&self) {
-        assert_eq!(self.status, StatusCode::OK, "status; body: {}", self.text());
-        self.assert_taxii_content_type();
-        assert!(self.body.is_empty(), "DELETE answers without a body: {:?}", self.text());
-    }
-
-    /// Asserts a 202 with a status resource and returns it.
-    #[track_caller]
-    fn expect_status(&self) -> Value {
-        let status = self.expect(202);
-        check_status_shape(&status);
-        status
-    }
-}
-
-async fn send<B>(service: &TaxiiService, request: Request<B>) -> Reply
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let response = service.clone().oneshot(request).await.expect("infallible");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("the response body reads").to_bytes();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
-}
-
 fn full(body: impl Into<Bytes>) -> Full<Bytes> {
     Full::new(body.into())
 }
 
-/// POST `uri` with these headers (each `None` is left out).
-async fn post_raw(service: &TaxiiService, uri: &str, accept: Option<&str>, content_type: Option<&str>, body: impl Into<Bytes>) -> Reply {
-    let mut request = Request::post(uri);
-    if let Some(accept) = accept {
-        request = request.header("accept", accept);
-    }
-    if let Some(content_type) = content_type {
-        request = request.header("content-type", content_type);
-    }
-    send(service, request.body(full(body)).unwrap()).await
-}
-
-/// POST an envelope to a collection, as taxii2client does.
-async fn post(service: &TaxiiService, collection: &str, body: impl Into<Bytes>) -> Reply {
-    post_raw(service, &objects_uri(collection), Some(TAXII), Some(TAXII), body).await
-}
-
-async fn get(service: &TaxiiService, uri: &str) -> Reply {
-    send(service, Request::get(uri).header("accept", TAXII).body(full("")).unwrap()).await
-}
-
-async fn delete(service: &TaxiiService, uri: &str) -> Reply {
-    send(service, Request::delete(uri).header("accept", TAXII).body(full("")).unwrap()).await
-}
-
 // ---------------------------------------------------------------------------
-// STIX objects and what the server holds
+// What the server holds
 // ---------------------------------------------------------------------------
-
-/// A STIX id of `kind` whose UUID (v4 form) is derived from `n`.
-fn id(kind: &str, n: u32) -> String {
-    format!("{kind}--{n:08x}-0000-4000-8000-{n:012x}")
-}
-
-/// An object with `created` 2020-01-01, this `modified`, and `spec_version` when given.
-fn object(id: &str, modified: &str, spec: Option<&str>) -> String {
-    let (kind, _) = id.split_once("--").unwrap();
-    let spec = spec.map(|s| format!(r#""spec_version":"{s}","#)).unwrap_or_default();
-    format!(
-        r#"{{"type":"{kind}",{spec}"id":"{id}","created":"2020-01-01T00:00:00.000Z","modified":"{modified}","name":"{id} at {modified}"}}"#
-    )
-}
-
-/// A STIX 2.1 object.
-fn sdo(id: &str, modified: &str) -> String {
-    object(id, modified, Some("2.1"))
-}
-
-fn envelope<S: AsRef<str>>(objects: &[S]) -> String {
-    let objects: Vec<&str> = objects.iter().map(AsRef::as_ref).collect();
-    format!(r#"{{"objects":[{}]}}"#, objects.join(","))
-}
 
 /// One manifest record: (id, version, media_type, date_added).
 type Record = (String, String, String, String);
 
 /// Every version in every spec version of a collection, from the manifest, in order.
 async fn manifest_all(service: &TaxiiService, collection: &str) -> Vec<Record> {
-    let uri = format!("/{ROOT}/collections/{collection}/manifest/?match[version]=all&match[spec_version]=2.0,2.1&limit=10000");
+    let uri = format!(
+        "{}?match[version]=all&match[spec_version]=2.0,2.1&limit=10000",
+        manifest_uri(collection)
+    );
     let body = get(service, &uri).await.expect(200);
     assert!(body.get("more").is_none_or(|m| m == false), "one page holds everything: {body}");
-    body["objects"]
-        .as_array()
-        .map(|records| {
-            records
-                .iter()
-                .map(|r| {
-                    let text = |k: &str| r[k].as_str().unwrap_or_else(|| panic!("record without {k}: {r}")).to_owned();
-                    (text("id"), text("version"), text("media_type"), text("date_added"))
-                })
-                .collect()
+    objects_of(&body)
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or_else(|| panic!("record without {k}: {r}")).to_owned();
+            (text("id"), text("version"), text("media_type"), text("date_added"))
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// (id, version) of the manifest records.
@@ -241,7 +112,7 @@ async fn stored(service: &TaxiiService, collection: &str) -> Vec<(String, String
 
 /// The versions endpoint of one object in every spec version, or `None` when it answers 404.
 async fn versions_of(service: &TaxiiService, collection: &str, object: &str) -> Option<Vec<String>> {
-    let uri = format!("/{ROOT}/collections/{collection}/objects/{object}/versions/?match[spec_version]=2.0,2.1");
+    let uri = format!("{}?match[spec_version]=2.0,2.1", versions_uri(collection, object));
     let reply = get(service, &uri).await;
     if reply.status == StatusCode::NOT_FOUND {
         reply.expect_error(404);
@@ -258,130 +129,15 @@ async fn versions_of(service: &TaxiiService, collection: &str, object: &str) -> 
     )
 }
 
-fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
-}
-
 fn sorted<T: Ord + Clone>(items: &[T]) -> Vec<T> {
     let mut items = items.to_vec();
     items.sort();
     items
 }
 
-/// Whether `s` is a TAXII timestamp: `YYYY-MM-DDTHH:MM:SS.ssssssZ`.
-fn is_taxii_timestamp(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 27
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            4 | 7 => c == b'-',
-            10 => c == b'T',
-            13 | 16 => c == b':',
-            19 => c == b'.',
-            26 => c == b'Z',
-            _ => c.is_ascii_digit(),
-        })
-}
-
 // ---------------------------------------------------------------------------
 // Status resources
 // ---------------------------------------------------------------------------
-
-/// The required properties, types, consistent counts, no empty lists, each detail
-/// with a string `id` and `version`.
-#[track_caller]
-fn check_status_shape(status: &Value) {
-    let object = status.as_object().unwrap_or_else(|| panic!("a status is an object: {status}"));
-    let allowed = [
-        "id",
-        "status",
-        "request_timestamp",
-        "total_count",
-        "success_count",
-        "failure_count",
-        "pending_count",
-        "successes",
-        "failures",
-        "pendings",
-    ];
-    for key in object.keys() {
-        assert!(allowed.contains(&key.as_str()), "unexpected status property {key:?}: {status}");
-    }
-    let id = status["id"].as_str().unwrap_or_else(|| panic!("status id: {status}"));
-    assert!(is_uuid(id), "status id is a UUID: {id}");
-    assert_eq!(&id[14..15], "4", "status id is a version 4 UUID: {id}");
-    assert!(matches!(status["status"].as_str(), Some("complete" | "pending")), "{status}");
-    let ts = status["request_timestamp"]
-        .as_str()
-        .unwrap_or_else(|| panic!("request_timestamp: {status}"));
-    assert!(is_taxii_timestamp(ts), "request_timestamp {ts:?}");
-    let count = |k: &str| {
-        status[k]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{k} is a non-negative integer: {status}"))
-    };
-    let list_len = |k: &str| match status.get(k) {
-        None => 0,
-        Some(list) => {
-            let list = list.as_array().unwrap_or_else(|| panic!("{k} is a list: {status}"));
-            assert!(!list.is_empty(), "{k} is omitted rather than empty: {status}");
-            for detail in list {
-                let detail = detail.as_object().unwrap_or_else(|| panic!("{k} entry is an object: {status}"));
-                assert!(
-                    detail.get("id").is_some_and(Value::is_string),
-                    "{k} entry has a string id: {status}"
-                );
-                assert!(
-                    detail.get("version").is_some_and(Value::is_string),
-                    "{k} entry has a string version: {status}"
-                );
-                for key in detail.keys() {
-                    assert!(
-                        ["id", "version", "message"].contains(&key.as_str()),
-                        "unexpected {key:?} in {k}: {status}"
-                    );
-                }
-            }
-            list.len() as u64
-        }
-    };
-    assert_eq!(count("success_count"), list_len("successes"), "success_count: {status}");
-    assert_eq!(count("failure_count"), list_len("failures"), "failure_count: {status}");
-    assert_eq!(count("pending_count"), list_len("pendings"), "pending_count: {status}");
-    assert_eq!(
-        count("total_count"),
-        count("success_count") + count("failure_count") + count("pending_count"),
-        "total_count: {status}"
-    );
-    if status["status"] == "complete" {
-        assert_eq!(count("pending_count"), 0, "a complete status has nothing pending: {status}");
-    }
-}
-
-/// (id, version) of a status's successes, sorted.
-fn successes(status: &Value) -> Vec<(String, String)> {
-    details(status, "successes").into_iter().map(|(i, v, _)| (i, v)).collect()
-}
-
-/// (id, version, message) of a status list, sorted.
-fn details(status: &Value, key: &str) -> Vec<(String, String, Option<String>)> {
-    let mut out: Vec<_> = status
-        .get(key)
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|d| {
-                    (
-                        d["id"].as_str().unwrap().to_owned(),
-                        d["version"].as_str().unwrap().to_owned(),
-                        d.get("message").and_then(Value::as_str).map(str::to_owned),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
-}
 
 /// A complete status of `total` objects, all stored.
 #[track_caller]
@@ -1173,13 +929,6 @@ async fn statuses_expire_after_the_configured_ttl() {
 // Real data: ATT&CK objects posted as raw bytes come back identical
 // ---------------------------------------------------------------------------
 
-fn skip_or_fail(reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set, so this prerequisite is mandatory: {reason}");
-    }
-    eprintln!("skipping: {reason}");
-}
-
 #[derive(Deserialize)]
 struct RawBundle<'a> {
     #[serde(borrow)]
@@ -1195,9 +944,9 @@ struct RawEnvelope<'a> {
 
 #[tokio::test]
 async fn attack_objects_posted_as_raw_bytes_come_back_byte_identical() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/attack/ics-attack-18.1.json");
+    let path = common::attack_data_dir().join("ics-attack-18.1.json");
     let Ok(file) = std::fs::read(&path) else {
-        return skip_or_fail(&format!("ATT&CK bundle {} not found", path.display()));
+        return common::skip_or_fail(&format!("ATT&CK bundle {} not found", path.display()));
     };
     let bundle: RawBundle<'_> = serde_json::from_slice(&file).expect("the ATT&CK bundle parses");
     let raws: Vec<&str> = bundle.objects.iter().map(|o| o.get()).collect();
@@ -1590,4 +1339,15 @@ async fn delete_follows_the_permission_matrix() {
     delete(&service, &object_uri(READ_ONLY, &absent)).await.expect_error(403);
     delete(&service, &object_uri(WRITE_ONLY, &absent)).await.expect_error(403);
     delete(&service, &object_uri(COLL, &absent)).await.expect_error(404);
+}
+
+/// A collection removed after the service looked it up: the memory backend fails
+/// every object of the request, and keeps that status.
+#[tokio::test]
+async fn adding_to_a_collection_that_is_gone_fails_every_object() {
+    use tower_taxii::{Principal, StorageBackend};
+    let backend = backend_with(MemoryBackend::new());
+    let answered = common::assert_adding_to_a_missing_collection_fails(backend.as_ref(), ROOT).await;
+    let kept = backend.status(ROOT, &answered.id, &Principal::anonymous()).await.unwrap();
+    assert_eq!(kept, Some(answered), "the status is kept");
 }

@@ -17,7 +17,7 @@ pub(crate) async fn backend(
 ) -> Result<Arc<dyn StorageBackend>, String> {
     use tower_taxii::{CollectionInfo, PostgresBackend, Principal, bundle_objects};
 
-    use super::{API_ROOT, collection_for};
+    use super::{API_ROOT, collection_for, print_load_report};
 
     let backend = PostgresBackend::connect(url).await.map_err(|e| format!("PostgreSQL: {e}"))?;
     let existing = |id: String| {
@@ -48,18 +48,7 @@ pub(crate) async fn backend(
             .insert_objects(API_ROOT, &collection, objects)
             .await
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        eprintln!(
-            "loaded {} into {collection} (PostgreSQL): {} new versions, {} duplicates ({} with other content; first copy kept), {} rejected ({} ms)",
-            path.display(),
-            report.added,
-            report.duplicates,
-            report.conflicts,
-            report.rejected.len(),
-            started.elapsed().as_millis()
-        );
-        for rejected in report.rejected.iter().take(5) {
-            eprintln!("  rejected {rejected}");
-        }
+        print_load_report(path, &collection, " (PostgreSQL)", &report, started);
     }
     for (id, title) in writable {
         let info = match existing(id.clone()).await? {

@@ -68,7 +68,7 @@ use crate::bundle::bundle_objects;
 use crate::load::{LoadError, LoadReport};
 use crate::manifest::{ManifestJson, ManifestPage};
 use crate::query::{ObjectQuery, VersionSelector};
-use crate::resources::{CollectionInfo, Status, StatusDetail, VersionRecord};
+use crate::resources::{COLLECTION_GONE, CollectionInfo, Status, StatusDetail, VersionRecord};
 use crate::stix::{ObjectVersion, SpecVersion};
 use crate::timestamp::Timestamp;
 
@@ -626,13 +626,7 @@ impl StorageBackend for PostgresBackend {
     ) -> Result<Status, BackendError> {
         self.within(async {
             let Some((cid, _)) = self.collection_row(api_root, collection).await? else {
-                for version in objects {
-                    status.failures.push(StatusDetail {
-                        id: version.id().to_owned(),
-                        version: version.version().to_owned(),
-                        message: Some("the collection no longer exists".to_owned()),
-                    });
-                }
+                status.fail_all(objects, COLLECTION_GONE);
                 status.settle();
                 return Ok(status);
             };

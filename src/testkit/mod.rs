@@ -129,29 +129,46 @@ pub async fn run_all(factory: Arc<dyn BackendFactory>) {
             $(checks::$check(Arc::clone(&factory)).await;)*
         };
     }
-    each!(
-        lists_collections,
-        adds_and_reads_back_bytes,
-        selects_versions,
-        defaults_to_latest_spec_version,
-        filters_alone_and_combined,
-        orders_by_date_added,
-        walks_pages,
-        added_after_boundaries,
-        keeps_first_copy_of_duplicates,
-        unversioned_objects,
-        empty_collections,
-        deletes,
-        statuses,
-        isolates_collections,
-        walks_see_one_snapshot,
-        concurrent_writers,
-        permissions,
-        principal_hiding,
-        service_round_trip,
-        random_queries_match_model,
-        random_walks_equal_unpaged,
-    );
+    crate::__testkit_for_each_check!([each]);
+}
+
+/// Hands the names of every check, in the order
+/// [`run_all`](crate::testkit::run_all) runs them, to another macro:
+/// `__testkit_for_each_check!([path::to::m] leading tokens)` expands to
+/// `path::to::m! { leading tokens lists_collections, adds_and_reads_back_bytes, ... }`.
+///
+/// This is the one list of the checks: [`run_all`](crate::testkit::run_all) and
+/// [`backend_tests!`](crate::backend_tests) both expand from it, so neither can miss
+/// a check the other has. Not a stable API: use `backend_tests!` or `run_all`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __testkit_for_each_check {
+    ([$($callback:tt)*] $($leading:tt)*) => {
+        $($callback)*! {
+            $($leading)*
+            lists_collections,
+            adds_and_reads_back_bytes,
+            selects_versions,
+            defaults_to_latest_spec_version,
+            filters_alone_and_combined,
+            orders_by_date_added,
+            walks_pages,
+            added_after_boundaries,
+            keeps_first_copy_of_duplicates,
+            unversioned_objects,
+            empty_collections,
+            deletes,
+            statuses,
+            isolates_collections,
+            walks_see_one_snapshot,
+            concurrent_writers,
+            permissions,
+            principal_hiding,
+            service_round_trip,
+            random_queries_match_model,
+            random_walks_equal_unpaged,
+        }
+    };
 }
 
 /// The checks, each an async function taking the factory. Each panics with a
@@ -208,29 +225,7 @@ macro_rules! backend_tests {
         )*
     };
     (@all $mode:tt) => {
-        $crate::backend_tests!(@each $mode;
-            lists_collections,
-            adds_and_reads_back_bytes,
-            selects_versions,
-            defaults_to_latest_spec_version,
-            filters_alone_and_combined,
-            orders_by_date_added,
-            walks_pages,
-            added_after_boundaries,
-            keeps_first_copy_of_duplicates,
-            unversioned_objects,
-            empty_collections,
-            deletes,
-            statuses,
-            isolates_collections,
-            walks_see_one_snapshot,
-            concurrent_writers,
-            permissions,
-            principal_hiding,
-            service_round_trip,
-            random_queries_match_model,
-            random_walks_equal_unpaged,
-        );
+        $crate::__testkit_for_each_check!([$crate::backend_tests] @each $mode;);
     };
     (optional $factory:expr) => {
         $crate::backend_tests!(@all (optional $factory));
@@ -238,4 +233,46 @@ macro_rules! backend_tests {
     ($factory:expr) => {
         $crate::backend_tests!(@all (always $factory));
     };
+}
+
+#[cfg(test)]
+mod tests {
+    /// The check list that [`run_all`](super::run_all) and `backend_tests!` expand from.
+    fn listed() -> Vec<&'static str> {
+        macro_rules! names {
+            ($($check:ident),* $(,)?) => {
+                vec![$(stringify!($check)),*]
+            };
+        }
+        crate::__testkit_for_each_check!([names])
+    }
+
+    /// Every `pub async fn` taking the factory in the checks' source files.
+    fn written() -> Vec<&'static str> {
+        let sources = [
+            include_str!("checks_read.rs"),
+            include_str!("checks_service.rs"),
+            include_str!("checks_write.rs"),
+            include_str!("properties.rs"),
+        ];
+        sources
+            .iter()
+            .flat_map(|source| source.lines())
+            .filter_map(|line| line.strip_prefix("pub async fn "))
+            .filter(|rest| rest.contains("(factory: Arc<dyn BackendFactory>)"))
+            .map(|rest| &rest[..rest.find('(').expect("a parameter list")])
+            .collect()
+    }
+
+    #[test]
+    fn the_check_list_names_every_check_once() {
+        let listed = listed();
+        let mut sorted = listed.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), listed.len(), "a check is listed twice: {listed:?}");
+        let mut written = written();
+        written.sort_unstable();
+        assert_eq!(sorted, written, "the check list and the checks written differ");
+    }
 }

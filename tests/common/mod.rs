@@ -23,6 +23,35 @@ pub fn attack_data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/attack")
 }
 
+/// `ATT&CK bundle PATH not found` for the first of these bundles (names in
+/// [`attack_data_dir`]) that is not there, if any.
+pub fn missing_attack_bundle<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let dir = attack_data_dir();
+    names
+        .into_iter()
+        .find(|name| !dir.join(name).is_file())
+        .map(|name| format!("ATT&CK bundle {} not found", dir.join(name).display()))
+}
+
+/// The six ICS ATT&CK releases in STIX 2.1, oldest first: one collection's history.
+pub const ICS_RELEASES: [&str; 6] = [
+    "ics-attack-8.0.json",
+    "ics-attack-10.0.json",
+    "ics-attack-12.0.json",
+    "ics-attack-15.0.json",
+    "ics-attack-17.1.json",
+    "ics-attack-18.1.json",
+];
+
+/// The Mobile ATT&CK release the memory-backend tests and the Python checks load.
+pub const MOBILE_17_1: &str = "mobile-attack-17.1.json";
+
+/// What `tests/python/check_attack.py` expects the server to have loaded, in this
+/// order: the ICS releases oldest first, then Mobile.
+pub fn python_attack_bundles() -> impl Iterator<Item = &'static str> {
+    ICS_RELEASES.into_iter().chain([MOBILE_17_1])
+}
+
 /// The build profile directory of this test binary: the test runs as
 /// `target/<profile>/deps/NAME-HASH`.
 fn profile_dir() -> PathBuf {
@@ -86,6 +115,34 @@ pub fn python3_runs(code: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+/// Why the Python checks cannot run, if they cannot: no python3, or
+/// `import MODULES` fails (`pip` names the packages to install).
+pub fn python_missing(modules: &str, pip: &str) -> Option<String> {
+    if !python3_runs("pass") {
+        return Some("python3 is not available".to_owned());
+    }
+    if !python3_runs(&format!("import {modules}")) {
+        return Some(format!("python3 cannot import {modules} (pip install {pip})"));
+    }
+    None
+}
+
+/// Runs `tests/python/SCRIPT ARGS...` with python3 within `timeout`, shows its output,
+/// and fails the test (with the output) when the script fails.
+pub fn run_python_check(script: &str, args: &[&std::ffi::OsStr], timeout: Duration) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
+    let out = run_with_timeout(Command::new("python3").arg(&path).args(args), timeout).unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", out.stdout);
+    eprintln!("{}", out.stderr);
+    assert!(
+        out.status.success(),
+        "{script} failed ({}):\n{}\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
 }
 
 /// A running server process, killed when dropped.
@@ -201,4 +258,45 @@ fn drain<R: Read + Send + 'static>(mut r: R) -> thread::JoinHandle<String> {
         let _ = r.read_to_end(&mut buf);
         String::from_utf8_lossy(&buf).into_owned()
     })
+}
+
+/// What the built-in backends answer when objects are added to a collection they do
+/// not have (one removed after the service looked it up): every object a failure with
+/// its id, its version and `the collection no longer exists`, the status settled.
+/// Returns that status.
+pub async fn assert_adding_to_a_missing_collection_fails(backend: &dyn tower_taxii::StorageBackend, api_root: &str) -> tower_taxii::Status {
+    use tower_taxii::{ObjectVersion, Principal, Status, StatusState, Timestamp};
+    let now = Timestamp::now();
+    let objects: Vec<ObjectVersion> = ["2021-01-01T00:00:00.000Z", "2022-01-01T00:00:00.000Z"]
+        .into_iter()
+        .map(|modified| {
+            let json = format!(
+                r#"{{"type":"indicator","spec_version":"2.1","id":"indicator--00000001-0000-4000-8000-000000000001","created":"2020-01-01T00:00:00.000Z","modified":"{modified}","pattern":"[ipv4-addr:value = '10.0.0.1']","pattern_type":"stix","valid_from":"2020-01-01T00:00:00Z"}}"#
+            );
+            ObjectVersion::parse(json.into(), now).expect("a valid object")
+        })
+        .collect();
+    let status = Status::new("6f1c1a0e-2b3d-4c5e-8f60-7a8b9c0d1e2f", now, 2, "gone");
+    let anonymous = Principal::anonymous();
+    let answered = backend
+        .add_objects(api_root, "gone", objects, status, &anonymous)
+        .await
+        .expect("add_objects answers");
+    let failures: Vec<_> = answered
+        .failures
+        .iter()
+        .map(|d| (d.id.as_str(), d.version.as_str(), d.message.as_deref()))
+        .collect();
+    let gone = Some("the collection no longer exists");
+    let id = "indicator--00000001-0000-4000-8000-000000000001";
+    assert_eq!(
+        failures,
+        [(id, "2021-01-01T00:00:00.000Z", gone), (id, "2022-01-01T00:00:00.000Z", gone)]
+    );
+    assert!(answered.successes.is_empty() && answered.pendings.is_empty(), "{answered:?}");
+    assert_eq!(
+        (answered.status, answered.failure_count, answered.success_count),
+        (StatusState::Complete, 2, 0)
+    );
+    answered
 }

@@ -33,6 +33,8 @@ from stix2.utils import parse_into_datetime
 from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import Server, as_pages
 
+from common import TAXII21, TIMESTAMP_RE, Mismatch, expect_eq, fail, ok, short
+
 ICS_FILES = [
     "ics-attack-8.0.json",
     "ics-attack-10.0.json",
@@ -44,32 +46,8 @@ ICS_FILES = [
 MOBILE_FILES = ["mobile-attack-17.1.json"]
 ICS_ID = "x-mitre-collection--90c00720-636b-4485-b342-8751d232bf09"
 MOBILE_ID = "x-mitre-collection--dac0d2d7-8653-445c-9bff-82f934c1e858"
-TAXII21 = "application/taxii+json;version=2.1"
 STIX21 = "application/stix+json;version=2.1"
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 STIX_TS_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$")
-
-
-class Mismatch(Exception):
-    pass
-
-
-def fail(msg):
-    raise Mismatch(msg)
-
-
-def ok(msg):
-    print(f"ok   {msg}", flush=True)
-
-
-def expect_eq(what, got, want):
-    if got != want:
-        fail(f"{what}: got {short(got)}, expected {short(want)}")
-
-
-def short(value, limit=600):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
 # --------------------------------------------------------------------------

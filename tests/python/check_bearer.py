@@ -17,14 +17,13 @@ Checks, each independent (every one runs; the script exits non-zero if any faile
 """
 
 import sys
-import traceback
 import uuid
 
 import requests
-from requests.exceptions import HTTPError
 from taxii2client.v21 import Server
 
-TAXII21 = "application/taxii+json;version=2.1"
+from common import expect_eq, expect_http_error, fail, ok, run_checks
+
 SHARED = "5ab8ba20-6e1b-4c5c-9d0e-4f4a0a5b3c11"
 NOTES = "9e0c1d7a-3b2f-4e6a-8c5d-2f1e0b9a8d77"
 
@@ -36,23 +35,6 @@ class BearerAuth(requests.auth.AuthBase):
     def __call__(self, request):
         request.headers["Authorization"] = f"Bearer {self.token}"
         return request
-
-
-class Mismatch(Exception):
-    pass
-
-
-def fail(msg):
-    raise Mismatch(msg)
-
-
-def ok(msg):
-    print(f"ok   {msg}", flush=True)
-
-
-def expect_eq(what, got, want):
-    if got != want:
-        fail(f"{what}: got {got!r}, expected {want!r}")
 
 
 class Checks:
@@ -108,18 +90,10 @@ class Checks:
         ok("bob sees only Shared indicators, can_read true, can_write false")
 
     def expect_401(self, what, token):
-        try:
-            self.server(token).api_roots
-        except HTTPError as e:
-            response = e.response
-            expect_eq(f"{what}: status", response.status_code, 401)
-            challenge = response.headers.get("WWW-Authenticate", "")
-            if not challenge.startswith("Bearer"):
-                fail(f"{what}: WWW-Authenticate is {challenge!r}")
-            expect_eq(f"{what}: Content-Type", response.headers.get("Content-Type"), TAXII21)
-            expect_eq(f"{what}: http_status", response.json().get("http_status"), "401")
-            return
-        fail(f"{what}: Server access succeeded without valid credentials")
+        response = expect_http_error(what, lambda: self.server(token).api_roots, 401)
+        challenge = response.headers.get("WWW-Authenticate", "")
+        if not challenge.startswith("Bearer"):
+            fail(f"{what}: WWW-Authenticate is {challenge!r}")
 
     def check_refused(self):
         self.expect_401("no credentials", None)
@@ -131,20 +105,7 @@ def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    checks = Checks(sys.argv[1])
-    failed = []
-    for name in ["check_alice", "check_bob", "check_refused"]:
-        try:
-            getattr(checks, name)()
-        except Exception as e:  # noqa: BLE001 - every check runs, failures are reported together
-            failed.append(name)
-            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-            traceback.print_exc(file=sys.stderr)
-    if failed:
-        print(f"{len(failed)} check(s) failed: {', '.join(failed)}", flush=True)
-        return 1
-    print("all bearer checks passed", flush=True)
-    return 0
+    return run_checks(Checks(sys.argv[1]), ["check_alice", "check_bob", "check_refused"], "bearer")
 
 
 if __name__ == "__main__":

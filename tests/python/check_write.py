@@ -25,59 +25,18 @@ import json
 import os
 import re
 import sys
-import traceback
 import uuid
 
 import requests
 import stix2
-from requests.exceptions import HTTPError
 from stix2 import Filter, TAXIICollectionSink, TAXIICollectionSource
 from taxii2client.v21 import Collection, Server
 
-TAXII21 = "application/taxii+json;version=2.1"
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-
-
-class Mismatch(Exception):
-    pass
-
-
-def fail(msg):
-    raise Mismatch(msg)
-
-
-def ok(msg):
-    print(f"ok   {msg}", flush=True)
-
-
-def expect_eq(what, got, want):
-    if got != want:
-        fail(f"{what}: got {short(got)}, expected {short(want)}")
-
-
-def short(value, limit=800):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+from common import TAXII21, TIMESTAMP_RE, expect_eq, expect_http_error, fail, ok, run_checks, short
 
 
 def version_of(obj):
     return obj.get("modified") or obj.get("created")
-
-
-def expect_http_error(what, call, status):
-    """`call()` must raise requests' HTTPError with this status and a TAXII error body."""
-    try:
-        call()
-    except HTTPError as e:
-        response = e.response
-        expect_eq(f"{what}: HTTP status", response.status_code, status)
-        expect_eq(f"{what}: Content-Type", response.headers.get("Content-Type"), TAXII21)
-        body = response.json()
-        expect_eq(f"{what}: http_status", body.get("http_status"), str(status))
-        if not body.get("title"):
-            fail(f"{what}: the error has no title: {body}")
-        return body
-    fail(f"{what}: expected HTTP {status}, but the call succeeded")
 
 
 def check_status(what, status, expected_successes, expected_failures=0):
@@ -279,26 +238,15 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     checks = Checks(sys.argv[1], sys.argv[2])
-    failed = []
-    for name in [
+    names = [
         "check_collection",
         "check_add_objects",
         "check_mixed_envelope",
         "check_status_refresh",
         "check_stix2_sink_and_source",
         "check_delete",
-    ]:
-        try:
-            getattr(checks, name)()
-        except Exception as e:  # noqa: BLE001 - every check runs, failures are reported together
-            failed.append(name)
-            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-            traceback.print_exc(file=sys.stderr)
-    if failed:
-        print(f"{len(failed)} check(s) failed: {', '.join(failed)}", flush=True)
-        return 1
-    print("all write checks passed", flush=True)
-    return 0
+    ]
+    return run_checks(checks, names, "write")
 
 
 if __name__ == "__main__":
