@@ -237,6 +237,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Bind first: a taken port fails at once, before any bundle is read or stored.
+    let listener = match tokio::net::TcpListener::bind(options.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("serve: cannot listen on {}: {e}", options.listen);
+            return ExitCode::FAILURE;
+        }
+    };
     let backend = match &options.postgres {
         Some(url) => serve_postgres::backend(url, &options.bundles, &options.writable).await,
         None => memory_backend(&options),
@@ -270,13 +278,6 @@ async fn main() -> ExitCode {
         eprintln!("requests need one of the {} bearer token(s) given", options.tokens.len());
     }
 
-    let listener = match tokio::net::TcpListener::bind(options.listen).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("serve: cannot listen on {}: {e}", options.listen);
-            return ExitCode::FAILURE;
-        }
-    };
     let addr = listener.local_addr().expect("a bound listener has an address");
     println!("listening on http://{addr}");
     let shutdown = async {

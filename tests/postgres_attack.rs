@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     ICS_RELEASES, ServerGuard, attack_data_dir, example_binary, missing_attack_bundle, python_attack_bundles, python_missing,
-    run_python_check, skip_or_fail,
+    run_python_check, run_with_timeout, skip_or_fail,
 };
 use postgres_support::{admin, backend_in, database_url, drop_schemas, postgres_or_skip, send, unique_schema};
 use serde_json::Value;
@@ -173,28 +173,15 @@ fn python_clients_against_serve_on_postgres() {
     let Some(serve) = example_binary("serve") else {
         return skip_or_fail("the serve example is not built (run `cargo build --example serve`)");
     };
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     // A database of its own: `serve` uses the default schema.
-    let database = unique_schema("taxii_attack");
-    runtime.block_on(async {
-        admin()
-            .await
-            .batch_execute(&format!("CREATE DATABASE {database}"))
-            .await
-            .expect("create the test database");
-    });
-    let mut config: tokio_postgres::Config = database_url().parse().expect("a valid test database URL");
-    config.dbname(&database);
-    let url = postgres_url(&config);
-
-    let mut args = vec![
-        "--listen".to_owned(),
-        "127.0.0.1:0".to_owned(),
-        "--postgres".to_owned(),
-        url.clone(),
-    ];
-    args.extend(python_attack_bundles().map(|b| data.join(b).display().to_string()));
-    let outcome = std::panic::catch_unwind(|| {
+    with_database("taxii_attack", |url| {
+        let mut args = vec![
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--postgres".to_owned(),
+            url.to_owned(),
+        ];
+        args.extend(python_attack_bundles().map(|b| data.join(b).display().to_string()));
         // The first instance loads; a second one given the same bundles loads nothing
         // new and serves the same data, which the clients check.
         drop(ServerGuard::start(&serve, &args, Duration::from_secs(300)).unwrap_or_else(|e| panic!("starting serve: {e}")));
@@ -205,6 +192,67 @@ fn python_clients_against_serve_on_postgres() {
             Duration::from_secs(600),
         );
     });
+}
+
+/// `serve --postgres` given a port that is taken fails before it reads a bundle or
+/// touches the database (a new user saw it load a release, then fail to listen).
+#[test]
+fn serve_on_a_taken_port_fails_before_storing_anything() {
+    let bundle = attack_data_dir().join("ics-attack-18.1.json");
+    if let Some(missing) = missing_attack_bundle(["ics-attack-18.1.json"]) {
+        return skip_or_fail(&missing);
+    }
+    if !postgres_or_skip() {
+        return;
+    }
+    let Some(serve) = example_binary("serve") else {
+        return skip_or_fail("the serve example is not built (run `cargo build --example serve`)");
+    };
+    with_database("taxii_taken_port", |url| {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = taken.local_addr().expect("an address").to_string();
+        let mut command = std::process::Command::new(&serve);
+        command.args(["--listen", &addr, "--postgres", url]).arg(&bundle);
+        let finished = run_with_timeout(&mut command, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!finished.status.success(), "serve ran on a taken port: {}", finished.stderr);
+        assert!(
+            finished.stderr.contains("cannot listen") && !finished.stderr.contains("loaded"),
+            "stderr: {}",
+            finished.stderr
+        );
+        let schemas = tokio::runtime::Runtime::new().expect("a runtime").block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+            tokio::spawn(connection);
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM information_schema.schemata WHERE schema_name <> 'public' \
+                     AND schema_name <> 'information_schema' AND schema_name NOT LIKE 'pg\\_%'",
+                    &[],
+                )
+                .await
+                .expect("count the schemas");
+            row.get::<_, i64>(0)
+        });
+        assert_eq!(schemas, 0, "serve created its schema before failing to listen");
+    });
+}
+
+/// Runs `check` with the URL of a new database of its own, dropped afterwards (also
+/// when `check` panics).
+fn with_database(prefix: &str, check: impl FnOnce(&str) + std::panic::UnwindSafe) {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let database = unique_schema(prefix);
+    runtime.block_on(async {
+        admin()
+            .await
+            .batch_execute(&format!("CREATE DATABASE {database}"))
+            .await
+            .expect("create the test database");
+    });
+    let mut config: tokio_postgres::Config = database_url().parse().expect("a valid test database URL");
+    config.dbname(&database);
+    let url = postgres_url(&config);
+    let outcome = std::panic::catch_unwind(|| check(&url));
     runtime.block_on(async {
         let _ = admin()
             .await
