@@ -4,13 +4,22 @@
 //!
 //! The sizes are 10 000 and, by default, 200 000 versions (to keep CI short);
 //! `TAXII_PLAN_ROWS=1000000` runs the large side at a million.
+//!
+//! The default query (each object's latest version) is also checked at two
+//! collections of the same objects, one with a single version of each and one with
+//! many, added release by release (every first version, then every second, ...):
+//! its pages must not step over the superseded versions.
 #![cfg(feature = "postgres")]
 
 mod common;
 mod postgres_support;
 
+use bytes::Bytes;
 use postgres_support::{admin, backend_in, drop_schemas, postgres_or_skip, unique_schema};
-use tower_taxii::{CollectionInfo, ObjectFilter, ObjectQuery, Position, PostgresBackend, SpecVersion, Timestamp, VersionSelector};
+use tower_taxii::{
+    CollectionInfo, ObjectFilter, ObjectQuery, ObjectVersion, Position, PostgresBackend, Principal, SpecVersion, StorageBackend, Timestamp,
+    VersionSelector,
+};
 
 const ROOT: &str = "api/v21";
 const BASE: i64 = 1_600_000_000_000_000;
@@ -141,6 +150,135 @@ async fn pages_cost_the_same_at_any_size() {
         assert!(
             large_read <= small * 2 + 64,
             "{name}: a page reads {large_read} buffers at {large} versions but {small} at 10000"
+        );
+    }
+    drop(backend);
+    drop_schemas(&[schema]).await;
+}
+
+/// Version `v` of object `i`: one second later than version `v - 1`.
+fn release_object(i: u32, v: u32) -> Bytes {
+    let t = ["indicator", "malware", "tool"][i as usize % 3];
+    Bytes::from(format!(
+        r#"{{"type":"{t}","spec_version":"2.1","id":"{t}--{i:08x}-0000-4000-8000-000000000000","created":"2020-01-01T00:00:00Z","modified":"2020-01-01T{:02}:{:02}:{:02}Z","name":"object {i}","is_family":false}}"#,
+        v / 3600,
+        v / 60 % 60,
+        v % 60
+    ))
+}
+
+/// A collection of `objects` objects with `versions` versions each, stored through
+/// the backend release by release: every first version, then every second, ...
+async fn releases_of(schema: &str, backend: &PostgresBackend, name: &str, objects: u32, versions: u32) {
+    backend
+        .add_collection(ROOT, CollectionInfo::new(name, name))
+        .await
+        .expect("add_collection");
+    let all = (0..versions).flat_map(|v| (0..objects).map(move |i| release_object(i, v)));
+    let report = backend.insert_objects(ROOT, name, all).await.expect("insert_objects");
+    assert_eq!(report.added, (objects * versions) as usize, "{name}: {report:?}");
+    admin()
+        .await
+        .batch_execute(&format!("VACUUM ANALYZE {schema}.versions"))
+        .await
+        .expect("analyze");
+}
+
+/// The `date_added` of the version at `offset` in the collection's `date_added` order.
+async fn date_added_at(schema: &str, name: &str, offset: i64) -> Timestamp {
+    let row = admin()
+        .await
+        .query_one(
+            &format!(
+                "SELECT v.date_added FROM {schema}.versions v JOIN {schema}.collections c USING (cid) \
+                 WHERE c.id = $1 ORDER BY v.date_added OFFSET $2 LIMIT 1"
+            ),
+            &[&name, &offset],
+        )
+        .await
+        .expect("a version at that offset");
+    Timestamp::from_micros(row.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_pages_skip_superseded_versions() {
+    if !postgres_or_skip() {
+        return;
+    }
+    const OBJECTS: u32 = 5_000;
+    let many: u32 = std::env::var("TAXII_PLAN_VERSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let schema = unique_schema("latest");
+    let backend = backend_in(&schema).await;
+    releases_of(&schema, &backend, "one", OBJECTS, 1).await;
+    releases_of(&schema, &backend, "many", OBJECTS, many).await;
+
+    let anyone = Principal::anonymous();
+    let types = ObjectFilter {
+        types: Some(vec!["malware".into()]),
+        ..ObjectFilter::default()
+    };
+    let cases: [(&str, ObjectFilter, bool); 3] = [
+        ("first page", ObjectFilter::default(), false),
+        ("a page from the middle", ObjectFilter::default(), true),
+        ("match[type]=malware from the middle", types, true),
+    ];
+    for (name, filter, from_middle) in cases {
+        let mut read = Vec::new();
+        for (collection, versions) in [("one", 1), ("many", many)] {
+            let rows = i64::from(OBJECTS * versions);
+            let first = backend
+                .objects(
+                    ROOT,
+                    collection,
+                    &ObjectQuery {
+                        filter: filter.clone(),
+                        limit: 1,
+                        position: None,
+                    },
+                    &anyone,
+                )
+                .await
+                .expect("objects");
+            let position = from_middle.then_some(Position {
+                snapshot: first.snapshot,
+                after: date_added_at(&schema, collection, rows / 2).await,
+            });
+            let query = ObjectQuery {
+                filter: filter.clone(),
+                limit: 100,
+                position,
+            };
+            let plan = backend.explain(ROOT, collection, &query, true).await.expect("explain");
+            println!("--- default query, {name}, {OBJECTS} objects of {versions} versions:\n{plan}");
+            // The same selection the general way: every version here is STIX 2.1.
+            let general = ObjectQuery {
+                filter: ObjectFilter {
+                    spec_versions: Some(vec![SpecVersion::V2_1]),
+                    ..filter.clone()
+                },
+                ..query.clone()
+            };
+            let page = backend.objects(ROOT, collection, &query, &anyone).await.expect("objects");
+            let expected = backend.objects(ROOT, collection, &general, &anyone).await.expect("objects");
+            let keys = |items: &[ObjectVersion]| {
+                items
+                    .iter()
+                    .map(|v| (v.id().to_owned(), v.version().to_owned()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(page.items.len(), 100, "{name} at {collection}: a full page");
+            assert_eq!(
+                keys(&page.items),
+                keys(&expected.items),
+                "{name} at {collection}: the latest versions"
+            );
+            read.push(buffers(&plan));
+        }
+        let (one, stacked) = (read[0], read[1]);
+        println!("{name}: {one} buffers with 1 version per object, {stacked} with {many}");
+        assert!(
+            stacked <= one * 2 + 16,
+            "{name}: a page reads {stacked} buffers with {many} versions per object but {one} with one"
         );
     }
     drop(backend);
