@@ -25,7 +25,8 @@ const ROOT: &str = "api/v21";
 const BASE: i64 = 1_600_000_000_000_000;
 
 /// A collection of `rows` versions straight into the table: objects of three types
-/// with two versions each, in `date_added` order `BASE + i`.
+/// with two versions each, in `date_added` order `BASE + i`, the second marked as
+/// the object's latest, as the backend's writes mark it.
 async fn collection_of(schema: &str, backend: &PostgresBackend, name: &str, rows: i64) {
     backend
         .add_collection(ROOT, CollectionInfo::new(name, name))
@@ -41,13 +42,14 @@ g AS (
          1577836800 + (i % 2) * 86400 AS secs
   FROM generate_series(0, {rows} - 1) AS i
 )
-INSERT INTO {schema}.versions (cid, date_added, object_id, object_type, spec, version, version_key, v_secs, v_nanos, digest, json)
+INSERT INTO {schema}.versions (cid, date_added, object_id, object_type, spec, version, version_key, v_secs, v_nanos, digest, json, is_latest)
 SELECT c.cid, {BASE} + i, t || '--' || u, t, 131073,
        to_char(to_timestamp(secs) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
        to_char(to_timestamp(secs) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
        secs, 0, i,
        convert_to('{{"type":"' || t || '","spec_version":"2.1","id":"' || t || '--' || u || '","created":"2020-01-01T00:00:00Z","modified":"'
-                  || to_char(to_timestamp(secs) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '","name":"object ' || i || '"}}', 'UTF8')
+                  || to_char(to_timestamp(secs) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '","name":"object ' || i || '"}}', 'UTF8'),
+       i % 2 = 1 OR i = {rows} - 1
 FROM g, c;
 UPDATE {schema}.collections SET last_added = {BASE} + {rows} - 1 WHERE id = '{name}';
 ANALYZE {schema}.versions;
@@ -89,10 +91,11 @@ async fn pages_cost_the_same_at_any_size() {
         snapshot: Timestamp::from_micros(BASE + rows - 1),
         after: Timestamp::from_micros(BASE + rows / 2),
     };
-    type Case = (&'static str, ObjectFilter, bool);
+    // Name, filter, from the middle, items on the page.
+    type Case = (&'static str, ObjectFilter, bool, usize);
     let cases: Vec<Case> = vec![
-        ("default (latest versions)", ObjectFilter::default(), false),
-        ("default, from the middle", ObjectFilter::default(), true),
+        ("default (latest versions)", ObjectFilter::default(), false, 100),
+        ("default, from the middle", ObjectFilter::default(), true, 100),
         (
             "match[type]=malware",
             ObjectFilter {
@@ -100,6 +103,7 @@ async fn pages_cost_the_same_at_any_size() {
                 ..ObjectFilter::default()
             },
             true,
+            100,
         ),
         (
             "match[version]=first",
@@ -112,6 +116,7 @@ async fn pages_cost_the_same_at_any_size() {
                 ..ObjectFilter::default()
             },
             true,
+            100,
         ),
         (
             "match[version]=all, match[spec_version]=2.0,2.1",
@@ -121,6 +126,7 @@ async fn pages_cost_the_same_at_any_size() {
                 ..ObjectFilter::default()
             },
             true,
+            100,
         ),
         (
             "match[id]",
@@ -130,9 +136,10 @@ async fn pages_cost_the_same_at_any_size() {
                 ..ObjectFilter::default()
             },
             false,
+            2,
         ),
     ];
-    for (name, filter, from_middle) in cases {
+    for (name, filter, from_middle, items) in cases {
         let mut read = Vec::new();
         for (collection, rows) in [("small", 10_000), ("large", large)] {
             let query = ObjectQuery {
@@ -143,6 +150,7 @@ async fn pages_cost_the_same_at_any_size() {
             let plan = backend.explain(ROOT, collection, &query, true).await.expect("explain");
             println!("--- {name}, {rows} versions, a page of 100:\n{plan}");
             assert!(!plan.contains("Seq Scan"), "{name} at {rows}: a sequential scan\n{plan}");
+            check_page(&backend, collection, &query, items, name).await;
             read.push(buffers(&plan));
         }
         let (small, large_read) = (read[0], read[1]);
@@ -154,6 +162,39 @@ async fn pages_cost_the_same_at_any_size() {
     }
     drop(backend);
     drop_schemas(&[schema]).await;
+}
+
+/// Runs `query` at `collection` and checks that it returns `items` items and, when
+/// it leaves `match[spec_version]` to its default, the same as with
+/// `match[spec_version]=2.1`: every version here is STIX 2.1, so both select the
+/// same versions, the latter always the general way.
+async fn check_page(backend: &PostgresBackend, collection: &str, query: &ObjectQuery, items: usize, name: &str) {
+    let anyone = Principal::anonymous();
+    let page = backend.objects(ROOT, collection, query, &anyone).await.expect("objects");
+    assert_eq!(page.items.len(), items, "{name} at {collection}: the page's items");
+    if query.filter.spec_versions.is_some() {
+        return;
+    }
+    let general = ObjectQuery {
+        filter: ObjectFilter {
+            spec_versions: Some(vec![SpecVersion::V2_1]),
+            ..query.filter.clone()
+        },
+        ..query.clone()
+    };
+    let expected = backend.objects(ROOT, collection, &general, &anyone).await.expect("objects");
+    let keys = |items: &[ObjectVersion]| {
+        items
+            .iter()
+            .map(|v| (v.id().to_owned(), v.version().to_owned()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(&page.items),
+        keys(&expected.items),
+        "{name} at {collection}: not the general query's page"
+    );
+    assert_eq!(page.more, expected.more, "{name} at {collection}: more");
 }
 
 /// Version `v` of object `i`: one second later than version `v - 1`.
@@ -250,28 +291,7 @@ async fn default_pages_skip_superseded_versions() {
             };
             let plan = backend.explain(ROOT, collection, &query, true).await.expect("explain");
             println!("--- default query, {name}, {OBJECTS} objects of {versions} versions:\n{plan}");
-            // The same selection the general way: every version here is STIX 2.1.
-            let general = ObjectQuery {
-                filter: ObjectFilter {
-                    spec_versions: Some(vec![SpecVersion::V2_1]),
-                    ..filter.clone()
-                },
-                ..query.clone()
-            };
-            let page = backend.objects(ROOT, collection, &query, &anyone).await.expect("objects");
-            let expected = backend.objects(ROOT, collection, &general, &anyone).await.expect("objects");
-            let keys = |items: &[ObjectVersion]| {
-                items
-                    .iter()
-                    .map(|v| (v.id().to_owned(), v.version().to_owned()))
-                    .collect::<Vec<_>>()
-            };
-            assert_eq!(page.items.len(), 100, "{name} at {collection}: a full page");
-            assert_eq!(
-                keys(&page.items),
-                keys(&expected.items),
-                "{name} at {collection}: the latest versions"
-            );
+            check_page(&backend, collection, &query, 100, name).await;
             read.push(buffers(&plan));
         }
         let (one, stacked) = (read[0], read[1]);

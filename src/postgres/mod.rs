@@ -29,7 +29,9 @@
 //!   collection across every writer on every instance (see the `write` module docs).
 //! - Filters, version selection and keyset pagination run in SQL on indexes, so a
 //!   page costs about the same at ten thousand and at a million versions (see
-//!   `tests/postgres_plans.rs` for the query plans).
+//!   `tests/postgres_plans.rs` for the query plans). Writes mark each object's
+//!   latest version (`is_latest`), so a page of the default query reads those
+//!   marked versions only, however many superseded versions lie in between.
 //! - Statuses are rows too, so a status created through one instance is served by
 //!   every other; the `next` cursor holds its whole position, so it works on any.
 //!

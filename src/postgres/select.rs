@@ -15,10 +15,20 @@
 //! costs O(rows stepped over x log n), the same shape as the reference
 //! [`CollectionIndex`](crate::CollectionIndex). One more row than the page holds
 //! is fetched to tell `more`.
+//!
+//! The default query (`match[version]=last` without `match[spec_version]` or
+//! `match[id]`) would step over every superseded version that way. When the walk's
+//! snapshot sees the whole collection (no version was added after it began), its
+//! answer is exactly the versions marked `is_latest`, which it walks on their own
+//! partial indexes, so a page costs what it returns. Whether the snapshot is that
+//! recent is decided inside the statement (a one-time filter on the collection's
+//! `last_added`), so a write landing between reading the collection and running the
+//! page cannot mix a later set of marks with an earlier snapshot: the statement
+//! holds both branches, and exactly one of them runs.
 
 use tokio_postgres::types::ToSql;
 
-use crate::query::{ObjectQuery, VersionSelector};
+use crate::query::{ObjectFilter, ObjectQuery, VersionSelector};
 use crate::stix::SpecVersion;
 use crate::timestamp::Timestamp;
 
@@ -69,11 +79,53 @@ pub(crate) fn page(schema: &str, with_json: bool, cid: i64, snapshot: Timestamp,
     let cid = s.bind(cid);
     let after = s.bind(after.as_micros());
     let snap = s.bind(snapshot.as_micros());
-    let mut conditions = vec![
+    let window = vec![
         format!("v.cid = {cid}"),
         format!("v.date_added > {after}"),
         format!("v.date_added <= {snap}"),
     ];
+    let mut general = general_conditions(&mut s, schema, &snap, window.clone(), filter);
+    let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX - 1).saturating_add(1);
+    let limit = s.bind(fetch);
+    let json = if with_json { ", v.json" } else { "" };
+    let select = |conditions: &[String]| {
+        format!(
+            "SELECT v.date_added, v.object_id, v.version, v.spec{json} FROM {schema}.versions v WHERE {} ORDER BY v.date_added LIMIT {limit}",
+            conditions.join(" AND ")
+        )
+    };
+    if !is_default(filter) {
+        s.text = select(&general);
+        return s;
+    }
+    let last_added = format!("(SELECT c.last_added FROM {schema}.collections c WHERE c.cid = {cid})");
+    let mut latest = window;
+    latest.push("v.is_latest".to_owned());
+    latest.push(format!("{last_added} <= {snap}"));
+    let latest = match &filter.types {
+        None => select(&latest),
+        Some(types) => {
+            // Each type's own ordered walk, merged: a walk of `= ANY(...)` comes out of
+            // the index unordered, and sorting it would cost every match after the position.
+            let mut types = types.clone();
+            types.sort_unstable();
+            types.dedup();
+            let types = s.bind(types);
+            latest.push("v.object_type = t.name".to_owned());
+            format!(
+                "SELECT v.* FROM unnest({types}::text[]) AS t(name) CROSS JOIN LATERAL ({}) v ORDER BY 1 LIMIT {limit}",
+                select(&latest)
+            )
+        }
+    };
+    general.push(format!("{last_added} > {snap}"));
+    s.text = format!("({latest}) UNION ALL ({}) ORDER BY 1 LIMIT {limit}", select(&general));
+    s
+}
+
+/// The conditions of the general page query: `window` (collection, position,
+/// snapshot), then the filters and the version selection, correlated on `v`.
+fn general_conditions(s: &mut Statement, schema: &str, snap: &str, mut conditions: Vec<String>, filter: &ObjectFilter) -> Vec<String> {
     if let Some(ids) = &filter.ids {
         conditions.push(format!("v.object_id = ANY({}::text[])", s.bind(ids.clone())));
     }
@@ -128,20 +180,20 @@ pub(crate) fn page(schema: &str, with_json: bool, cid: i64, snapshot: Timestamp,
             format!("({})", picks.join(" OR "))
         });
     }
-    let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX - 1).saturating_add(1);
-    let limit = s.bind(fetch);
-    let json = if with_json { ", v.json" } else { "" };
-    s.text = format!(
-        "SELECT v.date_added, v.object_id, v.version, v.spec{json} FROM {schema}.versions v WHERE {} ORDER BY v.date_added LIMIT {limit}",
-        conditions.join(" AND ")
-    );
-    s
+    conditions
+}
+
+/// Whether the filter is the default version selection (each object's latest),
+/// which the versions marked `is_latest` answer when the snapshot is recent.
+fn is_default(filter: &ObjectFilter) -> bool {
+    filter.spec_versions.is_none()
+        && filter.ids.is_none()
+        && matches!(&filter.versions, VersionSelector::Pick { first: false, last: true, at } if at.is_empty())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::ObjectFilter;
 
     #[test]
     fn spec_codes_order_like_spec_versions() {
