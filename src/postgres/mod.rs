@@ -331,6 +331,8 @@ impl PostgresBackend {
     /// (id, version, spec version) triples get strictly increasing `date_added`
     /// values; ones already there are counted as duplicates and left unchanged, so
     /// loading the same data again changes nothing; invalid ones are reported.
+    /// Objects are read from `objects` one transaction's worth at a time, so a lazy
+    /// iterator loads any amount in bounded memory.
     pub async fn insert_objects(
         &self,
         api_root: &str,
@@ -344,18 +346,19 @@ impl PostgresBackend {
             .map(|(cid, _)| cid)
             .ok_or_else(|| LoadError::NoSuchCollection(collection.to_owned()))?;
         let mut report = LoadReport::default();
-        let mut valid = Vec::new();
+        let mut batch = Vec::with_capacity(LOAD_BATCH);
         let now = Timestamp::now();
-        for json in objects {
+        let mut objects = objects.into_iter().peekable();
+        while let Some(json) = objects.next() {
             match ObjectVersion::parse(json, now) {
-                Ok(version) => valid.push(version),
+                Ok(version) => batch.push(version),
                 Err(invalid) => report.rejected.push(invalid),
             }
-        }
-        while !valid.is_empty() {
-            let rest = valid.split_off(valid.len().min(LOAD_BATCH));
-            let batch = std::mem::replace(&mut valid, rest);
-            let outcomes = self.within(self.store(cid, batch, None)).await.map_err(LoadError::Backend)?;
+            if batch.is_empty() || (batch.len() < LOAD_BATCH && objects.peek().is_some()) {
+                continue;
+            }
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH));
+            let outcomes = self.within(self.store(cid, full, None)).await.map_err(LoadError::Backend)?;
             for outcome in outcomes {
                 match outcome {
                     Outcome::Added(_) => report.added += 1,

@@ -191,11 +191,15 @@ async fn mark_latest(tx: &Transaction<'_>, schema: &str, cid: i64, added: &[Obje
             .or_insert(candidate);
     }
     let ids: Vec<&str> = best.keys().copied().collect();
+    // One probe of the unique `(cid, object_id) WHERE is_latest` index per id (a
+    // lateral join runs as such whatever the statistics; `= ANY(...)` of thousands of
+    // ids on a table never analyzed was planned as a scan of the whole collection).
     let rows = tx
         .query(
             &format!(
-                "SELECT object_id, spec, v_secs, v_nanos, date_added FROM {schema}.versions \
-                 WHERE cid = $1 AND object_id = ANY($2::text[]) AND is_latest"
+                "SELECT l.object_id, l.spec, l.v_secs, l.v_nanos, l.date_added FROM unnest($2::text[]) AS k(object_id) \
+                 CROSS JOIN LATERAL (SELECT v.object_id, v.spec, v.v_secs, v.v_nanos, v.date_added FROM {schema}.versions v \
+                 WHERE v.cid = $1 AND v.object_id = k.object_id AND v.is_latest LIMIT 1) AS l"
             ),
             &[&cid, &ids],
         )
@@ -216,8 +220,12 @@ async fn mark_latest(tx: &Transaction<'_>, schema: &str, cid: i64, added: &[Obje
         }
     }
     if !superseded.is_empty() {
+        // A join, probing the primary key per row (see the lookup above).
         tx.execute(
-            &format!("UPDATE {schema}.versions SET is_latest = false WHERE cid = $1 AND date_added = ANY($2::bigint[])"),
+            &format!(
+                "UPDATE {schema}.versions v SET is_latest = false FROM unnest($2::bigint[]) AS d(date_added) \
+                 WHERE v.cid = $1 AND v.date_added = d.date_added"
+            ),
             &[&cid, &superseded],
         )
         .await?;
