@@ -75,7 +75,7 @@ use crate::timestamp::Timestamp;
 
 use error::{db_error, pool_error};
 pub use schema::SCHEMA_VERSION;
-use select::spec_from_code;
+use select::{Walk, spec_from_code};
 use write::{NOW_MICROS, Outcome};
 
 /// How [`PostgresBackend`] connects; build one with [`PostgresConfig::new`].
@@ -380,8 +380,10 @@ impl PostgresBackend {
             let Some((cid, last_added)) = self.collection_row(api_root, collection).await? else {
                 return Err(BackendError::internal(format!("no collection {collection:?}")));
             };
-            let snapshot = query.position.map_or(Timestamp::from_micros(last_added), |p| p.snapshot);
-            let statement = select::page(&self.shared.schema, with_json, cid, snapshot, query);
+            let last_added = Timestamp::from_micros(last_added);
+            let snapshot = query.position.map_or(last_added, |p| p.snapshot);
+            let walk = Walk::for_query(&query.filter, snapshot, last_added);
+            let statement = select::page(&self.shared.schema, with_json, cid, snapshot, query, walk);
             let conn = self.conn().await?;
             let text = format!("EXPLAIN (ANALYZE, BUFFERS) {}", statement.text);
             let rows = conn.query(&text, &statement.params()).await.map_err(db_error)?;
@@ -479,11 +481,23 @@ impl PostgresBackend {
                 snapshot: Timestamp::MIN,
             });
         };
-        let snapshot = query.position.map_or(Timestamp::from_micros(last_added), |p| p.snapshot);
-        let statement = select::page(&self.shared.schema, with_json, cid, snapshot, query);
+        let last_added = Timestamp::from_micros(last_added);
+        let snapshot = query.position.map_or(last_added, |p| p.snapshot);
         let conn = self.conn().await?;
-        let prepared = conn.prepare_cached(&statement.text).await.map_err(db_error)?;
-        let rows = conn.query(&prepared, &statement.params()).await.map_err(db_error)?;
+        let run = |walk: Walk| {
+            let statement = select::page(&self.shared.schema, with_json, cid, snapshot, query, walk);
+            let conn = &conn;
+            async move {
+                let prepared = conn.prepare_cached(&statement.text).await.map_err(db_error)?;
+                conn.query(&prepared, &statement.params()).await.map_err(db_error)
+            }
+        };
+        let walk = Walk::for_query(&query.filter, snapshot, last_added);
+        let mut rows = run(walk).await?;
+        if walk == Walk::Latest && select::is_stale(&rows) {
+            // A version was added after the collection was read: its marks are newer than the snapshot.
+            rows = run(Walk::General).await?;
+        }
         conn.release();
         let more = rows.len() > query.limit;
         let mut items = Vec::with_capacity(rows.len().min(query.limit));
