@@ -2,7 +2,8 @@
 //! `PostgresBackend` (own pool) over one schema, see each other's writes at once,
 //! serve each other's statuses and `next` cursors; concurrent starters migrate the
 //! schema once; writers on both instances keep `date_added` strictly increasing, so
-//! a reader polling with `added_after` misses nothing and sees nothing twice.
+//! a reader polling with `added_after` misses nothing and sees nothing twice; pages
+//! of latest versions read while another instance supersedes them stay whole.
 #![cfg(feature = "postgres")]
 
 mod common;
@@ -12,7 +13,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use postgres_support::{Answer, admin, backend_in, drop_schemas, envelope, indicator, postgres_or_skip, send, unique_schema};
-use tower_taxii::{ApiRoot, CollectionInfo, PostgresBackend, TaxiiService};
+use tower_taxii::{ApiRoot, CollectionInfo, ObjectFilter, ObjectQuery, PostgresBackend, Principal, StorageBackend, TaxiiService};
 
 const ROOT: &str = "api/v21";
 const COLLECTION: &str = "c1";
@@ -184,5 +185,71 @@ async fn writers_on_two_instances_keep_added_after_lossless() {
     );
     drop(one);
     drop(two);
+    drop_schemas(&[schema]).await;
+}
+
+/// A reader on one instance asks for the latest versions while a writer on another
+/// keeps superseding them. Each page's snapshot is read first and its rows after, so
+/// a write may land in between; the page must still hold every object's latest
+/// version as of its snapshot (a version marked latest by the newer write would be
+/// past the snapshot, and the one it superseded no longer marked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_pages_stay_whole_while_another_instance_supersedes() {
+    if !postgres_or_skip() {
+        return;
+    }
+    const OBJECTS: u32 = 30;
+    let schema = unique_schema("inst_latest");
+    let writer = backend_in(&schema).await;
+    writer
+        .add_collection(ROOT, CollectionInfo::new(COLLECTION, "Shared"))
+        .await
+        .expect("add_collection");
+    let first: Vec<bytes::Bytes> = (0..OBJECTS).map(|n| indicator(n, "2020-01-01T00:00:00Z").into()).collect();
+    writer.insert_objects(ROOT, COLLECTION, first).await.expect("insert_objects");
+    let reader = backend_in(&schema).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writing = {
+        let stop = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut written = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && written < 20_000 {
+                let modified = format!("2021-01-01T00:00:00.{:06}Z", written);
+                let object = indicator(written % OBJECTS, &modified);
+                writer
+                    .insert_objects(ROOT, COLLECTION, [object.into()])
+                    .await
+                    .expect("insert_objects");
+                written += 1;
+            }
+            written
+        })
+    };
+    let query = ObjectQuery {
+        filter: ObjectFilter::default(),
+        limit: 100,
+        position: None,
+    };
+    let started = std::time::Instant::now();
+    let mut pages = 0;
+    while started.elapsed() < std::time::Duration::from_secs(3) {
+        let page = reader
+            .objects(ROOT, COLLECTION, &query, &Principal::anonymous())
+            .await
+            .expect("objects");
+        let ids: HashSet<&str> = page.items.iter().map(|v| v.id()).collect();
+        assert_eq!(
+            (page.items.len(), ids.len()),
+            (OBJECTS as usize, OBJECTS as usize),
+            "page {pages}: not one latest version of every object"
+        );
+        assert!(page.items.iter().all(|v| v.date_added() <= page.snapshot));
+        pages += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writing.await.expect("the writer failed");
+    println!("{pages} pages read while {written} versions were written");
+    assert!(written > 50, "the writer hardly wrote ({written}); the check saw no concurrency");
+    drop(reader);
     drop_schemas(&[schema]).await;
 }

@@ -4,19 +4,29 @@
 //!
 //! The sizes are 10 000 and, by default, 200 000 versions (to keep CI short);
 //! `TAXII_PLAN_ROWS=1000000` runs the large side at a million.
+//!
+//! The default query (each object's latest version) is also checked at two
+//! collections of the same objects, one with a single version of each and one with
+//! many, added release by release (every first version, then every second, ...):
+//! its pages must not step over the superseded versions.
 #![cfg(feature = "postgres")]
 
 mod common;
 mod postgres_support;
 
+use bytes::Bytes;
 use postgres_support::{admin, backend_in, drop_schemas, postgres_or_skip, unique_schema};
-use tower_taxii::{CollectionInfo, ObjectFilter, ObjectQuery, Position, PostgresBackend, SpecVersion, Timestamp, VersionSelector};
+use tower_taxii::{
+    CollectionInfo, ObjectFilter, ObjectQuery, ObjectVersion, Position, PostgresBackend, Principal, SpecVersion, StorageBackend, Timestamp,
+    VersionSelector,
+};
 
 const ROOT: &str = "api/v21";
 const BASE: i64 = 1_600_000_000_000_000;
 
 /// A collection of `rows` versions straight into the table: objects of three types
-/// with two versions each, in `date_added` order `BASE + i`.
+/// with two versions each, in `date_added` order `BASE + i`, the second marked as
+/// the object's latest, as the backend's writes mark it.
 async fn collection_of(schema: &str, backend: &PostgresBackend, name: &str, rows: i64) {
     backend
         .add_collection(ROOT, CollectionInfo::new(name, name))
@@ -32,13 +42,14 @@ g AS (
          1577836800 + (i % 2) * 86400 AS secs
   FROM generate_series(0, {rows} - 1) AS i
 )
-INSERT INTO {schema}.versions (cid, date_added, object_id, object_type, spec, version, version_key, v_secs, v_nanos, digest, json)
+INSERT INTO {schema}.versions (cid, date_added, object_id, object_type, spec, version, version_key, v_secs, v_nanos, digest, json, is_latest)
 SELECT c.cid, {BASE} + i, t || '--' || u, t, 131073,
        to_char(to_timestamp(secs) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
        to_char(to_timestamp(secs) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
        secs, 0, i,
        convert_to('{{"type":"' || t || '","spec_version":"2.1","id":"' || t || '--' || u || '","created":"2020-01-01T00:00:00Z","modified":"'
-                  || to_char(to_timestamp(secs) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '","name":"object ' || i || '"}}', 'UTF8')
+                  || to_char(to_timestamp(secs) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '","name":"object ' || i || '"}}', 'UTF8'),
+       i % 2 = 1 OR i = {rows} - 1
 FROM g, c;
 UPDATE {schema}.collections SET last_added = {BASE} + {rows} - 1 WHERE id = '{name}';
 ANALYZE {schema}.versions;
@@ -80,10 +91,11 @@ async fn pages_cost_the_same_at_any_size() {
         snapshot: Timestamp::from_micros(BASE + rows - 1),
         after: Timestamp::from_micros(BASE + rows / 2),
     };
-    type Case = (&'static str, ObjectFilter, bool);
+    // Name, filter, from the middle, items on the page.
+    type Case = (&'static str, ObjectFilter, bool, usize);
     let cases: Vec<Case> = vec![
-        ("default (latest versions)", ObjectFilter::default(), false),
-        ("default, from the middle", ObjectFilter::default(), true),
+        ("default (latest versions)", ObjectFilter::default(), false, 100),
+        ("default, from the middle", ObjectFilter::default(), true, 100),
         (
             "match[type]=malware",
             ObjectFilter {
@@ -91,6 +103,7 @@ async fn pages_cost_the_same_at_any_size() {
                 ..ObjectFilter::default()
             },
             true,
+            100,
         ),
         (
             "match[version]=first",
@@ -103,6 +116,7 @@ async fn pages_cost_the_same_at_any_size() {
                 ..ObjectFilter::default()
             },
             true,
+            100,
         ),
         (
             "match[version]=all, match[spec_version]=2.0,2.1",
@@ -112,6 +126,7 @@ async fn pages_cost_the_same_at_any_size() {
                 ..ObjectFilter::default()
             },
             true,
+            100,
         ),
         (
             "match[id]",
@@ -121,9 +136,10 @@ async fn pages_cost_the_same_at_any_size() {
                 ..ObjectFilter::default()
             },
             false,
+            2,
         ),
     ];
-    for (name, filter, from_middle) in cases {
+    for (name, filter, from_middle, items) in cases {
         let mut read = Vec::new();
         for (collection, rows) in [("small", 10_000), ("large", large)] {
             let query = ObjectQuery {
@@ -134,6 +150,7 @@ async fn pages_cost_the_same_at_any_size() {
             let plan = backend.explain(ROOT, collection, &query, true).await.expect("explain");
             println!("--- {name}, {rows} versions, a page of 100:\n{plan}");
             assert!(!plan.contains("Seq Scan"), "{name} at {rows}: a sequential scan\n{plan}");
+            check_page(&backend, collection, &query, items, name).await;
             read.push(buffers(&plan));
         }
         let (small, large_read) = (read[0], read[1]);
@@ -141,6 +158,147 @@ async fn pages_cost_the_same_at_any_size() {
         assert!(
             large_read <= small * 2 + 64,
             "{name}: a page reads {large_read} buffers at {large} versions but {small} at 10000"
+        );
+    }
+    drop(backend);
+    drop_schemas(&[schema]).await;
+}
+
+/// Runs `query` at `collection` and checks that it returns `items` items and, when
+/// it leaves `match[spec_version]` to its default, the same as with
+/// `match[spec_version]=2.1`: every version here is STIX 2.1, so both select the
+/// same versions, the latter always the general way.
+async fn check_page(backend: &PostgresBackend, collection: &str, query: &ObjectQuery, items: usize, name: &str) {
+    let anyone = Principal::anonymous();
+    let page = backend.objects(ROOT, collection, query, &anyone).await.expect("objects");
+    assert_eq!(page.items.len(), items, "{name} at {collection}: the page's items");
+    if query.filter.spec_versions.is_some() {
+        return;
+    }
+    let general = ObjectQuery {
+        filter: ObjectFilter {
+            spec_versions: Some(vec![SpecVersion::V2_1]),
+            ..query.filter.clone()
+        },
+        ..query.clone()
+    };
+    let expected = backend.objects(ROOT, collection, &general, &anyone).await.expect("objects");
+    let keys = |items: &[ObjectVersion]| {
+        items
+            .iter()
+            .map(|v| (v.id().to_owned(), v.version().to_owned()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(&page.items),
+        keys(&expected.items),
+        "{name} at {collection}: not the general query's page"
+    );
+    assert_eq!(page.more, expected.more, "{name} at {collection}: more");
+}
+
+/// Version `v` of object `i`: one second later than version `v - 1`.
+fn release_object(i: u32, v: u32) -> Bytes {
+    let t = ["indicator", "malware", "tool"][i as usize % 3];
+    Bytes::from(format!(
+        r#"{{"type":"{t}","spec_version":"2.1","id":"{t}--{i:08x}-0000-4000-8000-000000000000","created":"2020-01-01T00:00:00Z","modified":"2020-01-01T{:02}:{:02}:{:02}Z","name":"object {i}","is_family":false}}"#,
+        v / 3600,
+        v / 60 % 60,
+        v % 60
+    ))
+}
+
+/// A collection of `objects` objects with `versions` versions each, stored through
+/// the backend release by release: every first version, then every second, ...
+async fn releases_of(schema: &str, backend: &PostgresBackend, name: &str, objects: u32, versions: u32) {
+    backend
+        .add_collection(ROOT, CollectionInfo::new(name, name))
+        .await
+        .expect("add_collection");
+    let all = (0..versions).flat_map(|v| (0..objects).map(move |i| release_object(i, v)));
+    let report = backend.insert_objects(ROOT, name, all).await.expect("insert_objects");
+    assert_eq!(report.added, (objects * versions) as usize, "{name}: {report:?}");
+    admin()
+        .await
+        .batch_execute(&format!("VACUUM ANALYZE {schema}.versions"))
+        .await
+        .expect("analyze");
+}
+
+/// The `date_added` of the version at `offset` in the collection's `date_added` order.
+async fn date_added_at(schema: &str, name: &str, offset: i64) -> Timestamp {
+    let row = admin()
+        .await
+        .query_one(
+            &format!(
+                "SELECT v.date_added FROM {schema}.versions v JOIN {schema}.collections c USING (cid) \
+                 WHERE c.id = $1 ORDER BY v.date_added OFFSET $2 LIMIT 1"
+            ),
+            &[&name, &offset],
+        )
+        .await
+        .expect("a version at that offset");
+    Timestamp::from_micros(row.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_pages_skip_superseded_versions() {
+    if !postgres_or_skip() {
+        return;
+    }
+    const OBJECTS: u32 = 5_000;
+    let many: u32 = std::env::var("TAXII_PLAN_VERSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let schema = unique_schema("latest");
+    let backend = backend_in(&schema).await;
+    releases_of(&schema, &backend, "one", OBJECTS, 1).await;
+    releases_of(&schema, &backend, "many", OBJECTS, many).await;
+
+    let anyone = Principal::anonymous();
+    let types = ObjectFilter {
+        types: Some(vec!["malware".into()]),
+        ..ObjectFilter::default()
+    };
+    let cases: [(&str, ObjectFilter, bool); 3] = [
+        ("first page", ObjectFilter::default(), false),
+        ("a page from the middle", ObjectFilter::default(), true),
+        ("match[type]=malware from the middle", types, true),
+    ];
+    for (name, filter, from_middle) in cases {
+        let mut read = Vec::new();
+        for (collection, versions) in [("one", 1), ("many", many)] {
+            let rows = i64::from(OBJECTS * versions);
+            let first = backend
+                .objects(
+                    ROOT,
+                    collection,
+                    &ObjectQuery {
+                        filter: filter.clone(),
+                        limit: 1,
+                        position: None,
+                    },
+                    &anyone,
+                )
+                .await
+                .expect("objects");
+            let position = from_middle.then_some(Position {
+                snapshot: first.snapshot,
+                after: date_added_at(&schema, collection, rows / 2).await,
+            });
+            let query = ObjectQuery {
+                filter: filter.clone(),
+                limit: 100,
+                position,
+            };
+            let plan = backend.explain(ROOT, collection, &query, true).await.expect("explain");
+            println!("--- default query, {name}, {OBJECTS} objects of {versions} versions:\n{plan}");
+            check_page(&backend, collection, &query, 100, name).await;
+            read.push(buffers(&plan));
+        }
+        let (one, stacked) = (read[0], read[1]);
+        println!("{name}: {one} buffers with 1 version per object, {stacked} with {many}");
+        assert!(
+            stacked <= one * 2 + 16,
+            "{name}: a page reads {stacked} buffers with {many} versions per object but {one} with one"
         );
     }
     drop(backend);

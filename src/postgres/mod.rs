@@ -29,7 +29,9 @@
 //!   collection across every writer on every instance (see the `write` module docs).
 //! - Filters, version selection and keyset pagination run in SQL on indexes, so a
 //!   page costs about the same at ten thousand and at a million versions (see
-//!   `tests/postgres_plans.rs` for the query plans).
+//!   `tests/postgres_plans.rs` for the query plans). Writes mark each object's
+//!   latest version (`is_latest`), so a page of the default query reads those
+//!   marked versions only, however many superseded versions lie in between.
 //! - Statuses are rows too, so a status created through one instance is served by
 //!   every other; the `next` cursor holds its whole position, so it works on any.
 //!
@@ -74,7 +76,7 @@ use crate::timestamp::Timestamp;
 
 use error::{db_error, pool_error};
 pub use schema::SCHEMA_VERSION;
-use select::spec_from_code;
+use select::{Walk, spec_from_code};
 use write::{NOW_MICROS, Outcome};
 
 /// How [`PostgresBackend`] connects; build one with [`PostgresConfig::new`].
@@ -330,6 +332,8 @@ impl PostgresBackend {
     /// (id, version, spec version) triples get strictly increasing `date_added`
     /// values; ones already there are counted as duplicates and left unchanged, so
     /// loading the same data again changes nothing; invalid ones are reported.
+    /// Objects are read from `objects` one transaction's worth at a time, so a lazy
+    /// iterator loads any amount in bounded memory.
     pub async fn insert_objects(
         &self,
         api_root: &str,
@@ -343,18 +347,19 @@ impl PostgresBackend {
             .map(|(cid, _)| cid)
             .ok_or_else(|| LoadError::NoSuchCollection(collection.to_owned()))?;
         let mut report = LoadReport::default();
-        let mut valid = Vec::new();
+        let mut batch = Vec::with_capacity(LOAD_BATCH);
         let now = Timestamp::now();
-        for json in objects {
+        let mut objects = objects.into_iter().peekable();
+        while let Some(json) = objects.next() {
             match ObjectVersion::parse(json, now) {
-                Ok(version) => valid.push(version),
+                Ok(version) => batch.push(version),
                 Err(invalid) => report.rejected.push(invalid),
             }
-        }
-        while !valid.is_empty() {
-            let rest = valid.split_off(valid.len().min(LOAD_BATCH));
-            let batch = std::mem::replace(&mut valid, rest);
-            let outcomes = self.within(self.store(cid, batch, None)).await.map_err(LoadError::Backend)?;
+            if batch.is_empty() || (batch.len() < LOAD_BATCH && objects.peek().is_some()) {
+                continue;
+            }
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH));
+            let outcomes = self.within(self.store(cid, full, None)).await.map_err(LoadError::Backend)?;
             for outcome in outcomes {
                 match outcome {
                     Outcome::Added(_) => report.added += 1,
@@ -376,8 +381,10 @@ impl PostgresBackend {
             let Some((cid, last_added)) = self.collection_row(api_root, collection).await? else {
                 return Err(BackendError::internal(format!("no collection {collection:?}")));
             };
-            let snapshot = query.position.map_or(Timestamp::from_micros(last_added), |p| p.snapshot);
-            let statement = select::page(&self.shared.schema, with_json, cid, snapshot, query);
+            let last_added = Timestamp::from_micros(last_added);
+            let snapshot = query.position.map_or(last_added, |p| p.snapshot);
+            let walk = Walk::for_query(&query.filter, snapshot, last_added);
+            let statement = select::page(&self.shared.schema, with_json, cid, snapshot, query, walk);
             let conn = self.conn().await?;
             let text = format!("EXPLAIN (ANALYZE, BUFFERS) {}", statement.text);
             let rows = conn.query(&text, &statement.params()).await.map_err(db_error)?;
@@ -475,11 +482,23 @@ impl PostgresBackend {
                 snapshot: Timestamp::MIN,
             });
         };
-        let snapshot = query.position.map_or(Timestamp::from_micros(last_added), |p| p.snapshot);
-        let statement = select::page(&self.shared.schema, with_json, cid, snapshot, query);
+        let last_added = Timestamp::from_micros(last_added);
+        let snapshot = query.position.map_or(last_added, |p| p.snapshot);
         let conn = self.conn().await?;
-        let prepared = conn.prepare_cached(&statement.text).await.map_err(db_error)?;
-        let rows = conn.query(&prepared, &statement.params()).await.map_err(db_error)?;
+        let run = |walk: Walk| {
+            let statement = select::page(&self.shared.schema, with_json, cid, snapshot, query, walk);
+            let conn = &conn;
+            async move {
+                let prepared = conn.prepare_cached(&statement.text).await.map_err(db_error)?;
+                conn.query(&prepared, &statement.params()).await.map_err(db_error)
+            }
+        };
+        let walk = Walk::for_query(&query.filter, snapshot, last_added);
+        let mut rows = run(walk).await?;
+        if walk == Walk::Latest && select::is_stale(&rows) {
+            // A version was added after the collection was read: its marks are newer than the snapshot.
+            rows = run(Walk::General).await?;
+        }
         conn.release();
         let more = rows.len() > query.limit;
         let mut items = Vec::with_capacity(rows.len().min(query.limit));

@@ -15,10 +15,23 @@
 //! costs O(rows stepped over x log n), the same shape as the reference
 //! [`CollectionIndex`](crate::CollectionIndex). One more row than the page holds
 //! is fetched to tell `more`.
+//!
+//! The default query (`match[version]=last` without `match[spec_version]` or
+//! `match[id]`) would step over every superseded version that way. When the walk's
+//! snapshot sees the whole collection (no version was added after it began), its
+//! answer is exactly the versions marked `is_latest`, which [`Walk::Latest`] walks
+//! on their own partial indexes, so a page costs what it returns. The caller picks
+//! that walk when the collection's `last_added` it read is not above the snapshot;
+//! the statement checks it again itself (a one-time filter), so a write landing in
+//! between cannot pair a later set of marks with an earlier snapshot: the statement
+//! then returns a single row of NULLs instead, and the caller reads the page the
+//! general way. (One statement holding both walks would say the same, but
+//! PostgreSQL plans it anew at every call on a large collection, which cost more
+//! than reading the page.)
 
 use tokio_postgres::types::ToSql;
 
-use crate::query::{ObjectQuery, VersionSelector};
+use crate::query::{ObjectFilter, ObjectQuery, VersionSelector};
 use crate::stix::SpecVersion;
 use crate::timestamp::Timestamp;
 
@@ -53,9 +66,40 @@ pub(crate) fn spec_from_code(code: i64) -> SpecVersion {
     }
 }
 
-/// The page query of `query` in collection `cid` at `snapshot`. Columns:
-/// date_added, object_id, version, spec, and json when `with_json`.
-pub(crate) fn page(schema: &str, with_json: bool, cid: i64, snapshot: Timestamp, query: &ObjectQuery) -> Statement {
+/// How a page is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Walk {
+    /// The versions marked `is_latest`: the default query, when the snapshot sees
+    /// the whole collection.
+    Latest,
+    /// Every version from the position on, each checked against the filters.
+    General,
+}
+
+impl Walk {
+    /// The walk for `filter` at `snapshot`, in a collection whose last version was
+    /// added at `last_added`.
+    pub(crate) fn for_query(filter: &ObjectFilter, snapshot: Timestamp, last_added: Timestamp) -> Walk {
+        let is_default = filter.spec_versions.is_none()
+            && filter.ids.is_none()
+            && matches!(&filter.versions, VersionSelector::Pick { first: false, last: true, at } if at.is_empty());
+        if is_default && last_added <= snapshot {
+            Walk::Latest
+        } else {
+            Walk::General
+        }
+    }
+}
+
+/// Whether the rows of a [`Walk::Latest`] statement say that a version was added
+/// after the snapshot (a row of NULLs), so the page must be read the general way.
+pub(crate) fn is_stale(rows: &[tokio_postgres::Row]) -> bool {
+    rows.iter().any(|row| matches!(row.try_get::<_, Option<i64>>(0), Ok(None)))
+}
+
+/// The page query of `query` in collection `cid` at `snapshot`, read by `walk`.
+/// Columns: date_added, object_id, version, spec, and json when `with_json`.
+pub(crate) fn page(schema: &str, with_json: bool, cid: i64, snapshot: Timestamp, query: &ObjectQuery, walk: Walk) -> Statement {
     let filter = &query.filter;
     let mut s = Statement {
         text: String::new(),
@@ -74,6 +118,57 @@ pub(crate) fn page(schema: &str, with_json: bool, cid: i64, snapshot: Timestamp,
         format!("v.date_added > {after}"),
         format!("v.date_added <= {snap}"),
     ];
+    let types = match walk {
+        Walk::General => {
+            conditions = general_conditions(&mut s, schema, &snap, conditions, filter);
+            None
+        }
+        Walk::Latest => {
+            conditions.push("v.is_latest".to_owned());
+            conditions.push(format!("{} <= {snap}", last_added(schema, &cid)));
+            // Each type's own ordered walk, merged: a walk of `= ANY(...)` comes out
+            // of the index unordered, and sorting it would cost every match after
+            // the position.
+            filter.types.as_ref().map(|types| {
+                let mut types = types.clone();
+                types.sort_unstable();
+                types.dedup();
+                conditions.push("v.object_type = t.name".to_owned());
+                s.bind(types)
+            })
+        }
+    };
+    let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX - 1).saturating_add(1);
+    let limit = s.bind(fetch);
+    let (json, nulls) = if with_json { (", v.json", ", NULL") } else { ("", "") };
+    let select = format!(
+        "SELECT v.date_added, v.object_id, v.version, v.spec{json} FROM {schema}.versions v WHERE {} ORDER BY v.date_added LIMIT {limit}",
+        conditions.join(" AND ")
+    );
+    s.text = match walk {
+        Walk::General => select,
+        Walk::Latest => {
+            let latest = match types {
+                None => select,
+                Some(types) => {
+                    format!("SELECT v.* FROM unnest({types}::text[]) AS t(name) CROSS JOIN LATERAL ({select}) v ORDER BY 1 LIMIT {limit}")
+                }
+            };
+            let stale = format!("SELECT NULL, NULL, NULL, NULL{nulls} WHERE {} > {snap}", last_added(schema, &cid));
+            format!("({latest}) UNION ALL ({stale}) ORDER BY 1 LIMIT {limit}")
+        }
+    };
+    s
+}
+
+/// The collection's `last_added`, as a subquery.
+fn last_added(schema: &str, cid: &str) -> String {
+    format!("(SELECT c.last_added FROM {schema}.collections c WHERE c.cid = {cid})")
+}
+
+/// The conditions of the general page query: `window` (collection, position,
+/// snapshot), then the filters and the version selection, correlated on `v`.
+fn general_conditions(s: &mut Statement, schema: &str, snap: &str, mut conditions: Vec<String>, filter: &ObjectFilter) -> Vec<String> {
     if let Some(ids) = &filter.ids {
         conditions.push(format!("v.object_id = ANY({}::text[])", s.bind(ids.clone())));
     }
@@ -128,20 +223,12 @@ pub(crate) fn page(schema: &str, with_json: bool, cid: i64, snapshot: Timestamp,
             format!("({})", picks.join(" OR "))
         });
     }
-    let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX - 1).saturating_add(1);
-    let limit = s.bind(fetch);
-    let json = if with_json { ", v.json" } else { "" };
-    s.text = format!(
-        "SELECT v.date_added, v.object_id, v.version, v.spec{json} FROM {schema}.versions v WHERE {} ORDER BY v.date_added LIMIT {limit}",
-        conditions.join(" AND ")
-    );
-    s
+    conditions
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::ObjectFilter;
 
     #[test]
     fn spec_codes_order_like_spec_versions() {
@@ -160,7 +247,7 @@ mod tests {
             limit: usize::MAX,
             position: None,
         };
-        let s = page("taxii", true, 7, Timestamp::MAX, &query);
+        let s = page("taxii", true, 7, Timestamp::MAX, &query, Walk::General);
         assert!(!s.text.contains("DROP"));
         assert_eq!(s.params.len(), 6);
         assert!(s.text.ends_with("LIMIT $6"));

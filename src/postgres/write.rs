@@ -7,6 +7,12 @@
 //! after the last value when the clock is not ahead of it), and a reader never sees
 //! a later `date_added` before an earlier one has committed: what `added_after`
 //! and the `next` cursor rely on.
+//!
+//! Under the same lock, writes keep `is_latest` true on exactly one version of
+//! each object: the greatest by (spec version, instant, `date_added`), the one the
+//! default query selects when it sees the whole collection. A write marks the new
+//! versions that take that place and unmarks the ones they supersede; a delete
+//! marks the best version left when it removed the marked one.
 
 use std::collections::HashMap;
 
@@ -110,12 +116,13 @@ pub(crate) async fn store_versions(
     if added.is_empty() {
         return Ok(outcomes);
     }
+    let latest = mark_latest(tx, schema, cid, &added).await?;
     let insert = format!(
-        "INSERT INTO {schema}.versions (cid, date_added, object_id, object_type, spec, version, version_key, v_secs, v_nanos, digest, json) \
-         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::integer[], $10::bigint[], $11::bytea[])"
+        "INSERT INTO {schema}.versions (cid, date_added, object_id, object_type, spec, version, version_key, v_secs, v_nanos, digest, json, is_latest) \
+         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::integer[], $10::bigint[], $11::bytea[], $12::boolean[])"
     );
     let statement = tx.prepare(&insert).await?;
-    for chunk in added.chunks(CHUNK) {
+    for (chunk, latest) in added.chunks(CHUNK).zip(latest.chunks(CHUNK)) {
         let keys: Vec<Key> = chunk.iter().map(key).collect();
         tx.execute(
             &statement,
@@ -131,6 +138,7 @@ pub(crate) async fn store_versions(
                 &chunk.iter().map(|v| v.version_instant().nanos as i32).collect::<Vec<_>>(),
                 &chunk.iter().map(digest).collect::<Vec<_>>(),
                 &chunk.iter().map(|v| &v.json()[..]).collect::<Vec<_>>(),
+                &latest,
             ],
         )
         .await?;
@@ -142,6 +150,87 @@ pub(crate) async fn store_versions(
     .await?;
     count_specs(tx, schema, cid, added.iter().map(|v| (spec_code(v.spec_version()), 1))).await?;
     Ok(outcomes)
+}
+
+/// How versions of one object rank for the default query: (spec code, instant
+/// seconds, nanoseconds, `date_added`); the greatest is the object's latest.
+type Rank = (i64, i64, i32, i64);
+
+fn rank(v: &ObjectVersion) -> Rank {
+    let instant = v.version_instant();
+    (
+        spec_code(v.spec_version()),
+        instant.secs,
+        instant.nanos as i32,
+        v.date_added().as_micros(),
+    )
+}
+
+/// Which version holds an object's `is_latest` mark.
+#[derive(Clone, Copy)]
+enum Latest {
+    /// The stored version that holds it now.
+    Stored,
+    /// One of the versions being added, by position.
+    Added(usize),
+}
+
+/// Works out which of `added` (new versions with their `date_added`, not stored
+/// yet) become their object's latest version, unmarks the stored versions they
+/// supersede, and returns the marks of `added`.
+async fn mark_latest(tx: &Transaction<'_>, schema: &str, cid: i64, added: &[ObjectVersion]) -> Result<Vec<bool>, tokio_postgres::Error> {
+    let mut best: HashMap<&str, (Rank, Latest)> = HashMap::with_capacity(added.len());
+    for (position, version) in added.iter().enumerate() {
+        let candidate = (rank(version), Latest::Added(position));
+        best.entry(version.id())
+            .and_modify(|current| {
+                if candidate.0 > current.0 {
+                    *current = candidate;
+                }
+            })
+            .or_insert(candidate);
+    }
+    let ids: Vec<&str> = best.keys().copied().collect();
+    // One probe of the unique `(cid, object_id) WHERE is_latest` index per id (a
+    // lateral join runs as such whatever the statistics; `= ANY(...)` of thousands of
+    // ids on a table never analyzed was planned as a scan of the whole collection).
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT l.object_id, l.spec, l.v_secs, l.v_nanos, l.date_added FROM unnest($2::text[]) AS k(object_id) \
+                 CROSS JOIN LATERAL (SELECT v.object_id, v.spec, v.v_secs, v.v_nanos, v.date_added FROM {schema}.versions v \
+                 WHERE v.cid = $1 AND v.object_id = k.object_id AND v.is_latest LIMIT 1) AS l"
+            ),
+            &[&cid, &ids],
+        )
+        .await?;
+    let mut superseded = Vec::new();
+    for row in &rows {
+        let id: &str = row.try_get(0)?;
+        let rank: Rank = (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
+        match best.get_mut(id) {
+            Some(current) if rank > current.0 => *current = (rank, Latest::Stored),
+            _ => superseded.push(rank.3),
+        }
+    }
+    let mut latest = vec![false; added.len()];
+    for (_, holder) in best.values() {
+        if let Latest::Added(position) = *holder {
+            latest[position] = true;
+        }
+    }
+    if !superseded.is_empty() {
+        // A join, probing the primary key per row (see the lookup above).
+        tx.execute(
+            &format!(
+                "UPDATE {schema}.versions v SET is_latest = false FROM unnest($2::bigint[]) AS d(date_added) \
+                 WHERE v.cid = $1 AND v.date_added = d.date_added"
+            ),
+            &[&cid, &superseded],
+        )
+        .await?;
+    }
+    Ok(latest)
 }
 
 /// Adds `delta` to the count of versions of each spec version (the collection's
@@ -173,6 +262,7 @@ struct Stored {
     date_added: i64,
     spec: SpecVersion,
     instant: Instant,
+    is_latest: bool,
 }
 
 /// Deletes the selected versions of one object in collection `cid` inside `tx`;
@@ -191,7 +281,7 @@ pub(crate) async fn delete_versions(
         .await?;
     let rows = tx
         .query(
-            &format!("SELECT date_added, spec, v_secs, v_nanos FROM {schema}.versions WHERE cid = $1 AND object_id = $2"),
+            &format!("SELECT date_added, spec, v_secs, v_nanos, is_latest FROM {schema}.versions WHERE cid = $1 AND object_id = $2"),
             &[&cid, &object_id],
         )
         .await?;
@@ -205,21 +295,22 @@ pub(crate) async fn delete_versions(
                 secs: row.try_get(2)?,
                 nanos: u32::try_from(nanos).unwrap_or_default(),
             },
+            is_latest: row.try_get(4)?,
         });
     }
-    stored.retain(|s| spec_versions.is_none_or(|specs| specs.contains(&s.spec)));
+    let in_play = |s: &&Stored| spec_versions.is_none_or(|specs| specs.contains(&s.spec));
     let rank = |s: &Stored| (s.instant, s.spec, s.date_added);
-    let first = stored.iter().map(rank).min();
-    let last = stored.iter().map(rank).max();
-    let doomed: Vec<&Stored> = stored
-        .iter()
-        .filter(|s| match versions {
-            VersionSelector::All => true,
-            VersionSelector::Pick { first: f, last: l, at } => {
-                at.contains(&s.instant) || (*f && first == Some(rank(s))) || (*l && last == Some(rank(s)))
+    let first = stored.iter().filter(in_play).map(rank).min();
+    let last = stored.iter().filter(in_play).map(rank).max();
+    let (doomed, kept): (Vec<&Stored>, Vec<&Stored>) = stored.iter().partition(|s| {
+        in_play(s)
+            && match versions {
+                VersionSelector::All => true,
+                VersionSelector::Pick { first: f, last: l, at } => {
+                    at.contains(&s.instant) || (*f && first == Some(rank(s))) || (*l && last == Some(rank(s)))
+                }
             }
-        })
-        .collect();
+    });
     if doomed.is_empty() {
         return Ok(0);
     }
@@ -230,6 +321,16 @@ pub(crate) async fn delete_versions(
             &[&cid, &dates],
         )
         .await?;
+    if doomed.iter().any(|s| s.is_latest) {
+        let heir = kept.iter().max_by_key(|s| (s.spec, s.instant, s.date_added));
+        if let Some(heir) = heir {
+            tx.execute(
+                &format!("UPDATE {schema}.versions SET is_latest = true WHERE cid = $1 AND date_added = $2"),
+                &[&cid, &heir.date_added],
+            )
+            .await?;
+        }
+    }
     count_specs(tx, schema, cid, doomed.iter().map(|s| (spec_code(s.spec), -1))).await?;
     Ok(usize::try_from(removed).unwrap_or(usize::MAX))
 }
