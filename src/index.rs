@@ -230,6 +230,7 @@ impl CollectionIndex {
         };
         self.versions.push(version.with_date_added(date_added));
         self.index(self.versions.len() - 1);
+        self.write_record(self.versions.len() - 1);
         self.last_added = Some(date_added);
         Inserted::Added(date_added)
     }
@@ -278,15 +279,39 @@ impl CollectionIndex {
         }
         self.keys.insert(version_key, position);
         self.spec_versions.insert(spec);
+    }
+
+    /// Writes the manifest record of the version at `position` (the last one so far).
+    fn write_record(&mut self, position: usize) {
+        let version = &self.versions[position];
         write_record(
             &mut self.records,
             &mut self.record_dates,
             version.id(),
             version.version(),
-            spec,
+            version.spec_version(),
             version.date_added(),
         );
         self.record_ends.push(self.records.len());
+    }
+
+    /// Keeps the records of the positions `doomed` (ascending) does not name, moved
+    /// down in place: deletions reuse the buffer instead of writing every record again
+    /// into a new one (which left the old one's memory to the allocator each time).
+    fn drop_records(&mut self, doomed: &[usize]) {
+        let (mut from, mut to, mut kept) = (0, 0, 0);
+        for position in 0..self.record_ends.len() {
+            let end = self.record_ends[position];
+            if doomed.binary_search(&position).is_err() {
+                self.records.copy_within(from..end, to);
+                to += end - from;
+                self.record_ends[kept] = to;
+                kept += 1;
+            }
+            from = end;
+        }
+        self.records.truncate(to);
+        self.record_ends.truncate(kept);
     }
 
     /// The manifest record of the version at `position`.
@@ -320,9 +345,11 @@ impl CollectionIndex {
             .enumerate()
             .filter_map(|(i, v)| doomed.binary_search(&i).is_err().then_some(v))
             .collect();
-        let last_added = self.last_added;
+        self.drop_records(&doomed);
         *self = CollectionIndex {
-            last_added,
+            last_added: self.last_added,
+            records: std::mem::take(&mut self.records),
+            record_ends: std::mem::take(&mut self.record_ends),
             ..CollectionIndex::default()
         };
         self.versions = kept;
@@ -886,7 +913,9 @@ mod tests {
             ix.insert_json(object(id, &modified, spec), Timestamp::from_micros(5_000_000 * i64::from(k)))
                 .unwrap();
             if k % 17 == 16 {
-                ix.delete(ids[usize::from(k % 3)], &pick(true, false), None);
+                let buffer = ix.records.as_ptr();
+                assert!(ix.delete(ids[usize::from(k % 3)], &pick(true, false), None) > 0);
+                assert_eq!(ix.records.as_ptr(), buffer, "a deletion wrote the records into a new buffer");
             }
         }
         for versions in [pick(false, true), pick(true, false), VersionSelector::All] {
