@@ -16,10 +16,14 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use tower_taxii::{CollectionIndex, MemoryBackend, ObjectFilter, ObjectQuery, Position, Timestamp, VersionSelector};
+use tower_taxii::{CollectionIndex, MemoryBackend, ObjectQuery, Position, Timestamp};
 
+#[path = "support/page_queries.rs"]
+mod page_queries;
 #[path = "support/synthetic.rs"]
 mod synthetic;
+
+use page_queries::Case;
 
 const ENTERPRISE: &str = "../shared/data/attack/enterprise-attack-18.1-stix20.json";
 /// Every version is added one microsecond after the previous one, from here.
@@ -42,32 +46,12 @@ fn build(objects: usize) -> CollectionIndex {
 }
 
 /// The page queries measured at every size: 100 items each.
-fn queries(index: &CollectionIndex) -> Vec<(&'static str, ObjectQuery, bool)> {
+fn queries(index: &CollectionIndex) -> Vec<Case> {
     let snapshot = index.last_added().expect("not empty");
-    let middle = Position {
+    page_queries::cases(Position {
         snapshot,
         after: Timestamp::from_micros(BASE + index.len() as i64 / 2),
-    };
-    let page = |filter: ObjectFilter, position: Option<Position>| ObjectQuery {
-        filter,
-        limit: 100,
-        position,
-    };
-    let types = ObjectFilter {
-        types: Some(vec!["attack-pattern".into()]),
-        ..ObjectFilter::default()
-    };
-    let all = ObjectFilter {
-        versions: VersionSelector::All,
-        ..ObjectFilter::default()
-    };
-    vec![
-        ("objects first page", page(ObjectFilter::default(), None), false),
-        ("objects next page (middle)", page(ObjectFilter::default(), Some(middle)), false),
-        ("objects match[type] next page", page(types, Some(middle)), false),
-        ("objects match[version]=all next page", page(all, Some(middle)), false),
-        ("manifest next page", page(ObjectFilter::default(), Some(middle)), true),
-    ]
+    })
 }
 
 fn run(index: &CollectionIndex, query: &ObjectQuery, manifest: bool) -> usize {
