@@ -461,10 +461,7 @@ impl CollectionIndex {
     /// older versions lie before it. `None` when that index does not answer the query.
     fn select_defaults(&self, query: &ObjectQuery, snapshot: Timestamp, after: Option<Timestamp>) -> Option<Page<usize>> {
         let filter = &query.filter;
-        let is_default = filter.spec_versions.is_none()
-            && filter.ids.is_none()
-            && matches!(&filter.versions, VersionSelector::Pick { first: false, last: true, at } if at.is_empty());
-        if !is_default || self.last_added.is_some_and(|last| snapshot < last) {
+        if !filter.selects_latest_versions() || self.last_added.is_some_and(|last| snapshot < last) {
             return None;
         }
         let start = match after {

@@ -53,6 +53,19 @@ pub struct ObjectFilter {
     pub added_after: Option<Timestamp>,
 }
 
+impl ObjectFilter {
+    /// Whether this filter selects each object's latest version among its latest spec
+    /// version (`match[version]=last`, no `match[spec_version]`, no `match[id]`;
+    /// `match[type]` and `added_after` allowed): the selection a backend can answer
+    /// from an index of latest versions, as long as the walk's snapshot sees the whole
+    /// collection.
+    pub(crate) fn selects_latest_versions(&self) -> bool {
+        self.spec_versions.is_none()
+            && self.ids.is_none()
+            && matches!(&self.versions, VersionSelector::Pick { first: false, last: true, at } if at.is_empty())
+    }
+}
+
 /// A query on a collection's objects, manifest or versions, as a backend runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectQuery {

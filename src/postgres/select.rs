@@ -80,10 +80,7 @@ impl Walk {
     /// The walk for `filter` at `snapshot`, in a collection whose last version was
     /// added at `last_added`.
     pub(crate) fn for_query(filter: &ObjectFilter, snapshot: Timestamp, last_added: Timestamp) -> Walk {
-        let is_default = filter.spec_versions.is_none()
-            && filter.ids.is_none()
-            && matches!(&filter.versions, VersionSelector::Pick { first: false, last: true, at } if at.is_empty());
-        if is_default && last_added <= snapshot {
+        if filter.selects_latest_versions() && last_added <= snapshot {
             Walk::Latest
         } else {
             Walk::General
