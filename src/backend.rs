@@ -183,10 +183,10 @@ pub trait StorageBackend: Send + Sync + 'static {
 
     /// The same records as [`manifest`](Self::manifest), written as the JSON the
     /// manifest endpoint sends: what the service calls for a manifest page. The
-    /// default writes what `manifest` returns; a backend that holds its versions in
-    /// memory can write each selected record straight from what it stores (see
-    /// [`CollectionIndex::manifest_json`](crate::CollectionIndex::manifest_json)) and
-    /// save an allocation per record.
+    /// default writes what `manifest` returns; a backend can save an allocation per
+    /// record by writing them from what it stores, or by keeping each record written
+    /// since the version was added, as
+    /// [`CollectionIndex::manifest_json`](crate::CollectionIndex::manifest_json) does.
     async fn manifest_json(
         &self,
         api_root: &str,

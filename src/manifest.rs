@@ -1,9 +1,10 @@
-//! Manifest records (§5.3) written as JSON as a backend selects them, so that a
-//! manifest page costs one buffer per request rather than an allocation per record.
+//! Manifest records (§5.3) written as JSON by the backend, so that a manifest page
+//! costs one buffer per request rather than an allocation per record.
 //!
-//! A backend that keeps its versions in memory writes each selected record straight
-//! from the stored strings, while it holds its lock; any other backend returns
-//! [`VersionRecord`]s and the default [`StorageBackend::manifest_json`] writes them.
+//! [`CollectionIndex`](crate::CollectionIndex) writes each version's record once,
+//! when the version is added, and copies a page's records out; `PostgresBackend`
+//! writes them from its rows; any other backend returns [`VersionRecord`]s and the
+//! default [`StorageBackend::manifest_json`] writes them.
 //!
 //! [`StorageBackend::manifest_json`]: crate::StorageBackend::manifest_json
 
@@ -11,7 +12,7 @@ use std::io::Write as _;
 
 use crate::backend::Page;
 use crate::resources::VersionRecord;
-use crate::stix::{ObjectVersion, SpecVersion};
+use crate::stix::SpecVersion;
 use crate::timestamp::Timestamp;
 
 /// The manifest records of one page, written as the JSON objects the manifest
@@ -70,11 +71,6 @@ impl ManifestJson {
         self.len += 1;
         self.first_added.get_or_insert(date_added);
         self.last_added = Some(date_added);
-    }
-
-    /// Writes the record of a stored version.
-    pub fn push_version(&mut self, version: &ObjectVersion) {
-        self.push(version.id(), version.version(), version.spec_version(), version.date_added());
     }
 
     /// Writes a record.
