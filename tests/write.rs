@@ -887,7 +887,9 @@ async fn the_status_endpoint_serves_the_status_with_or_without_the_slash() {
 #[tokio::test]
 async fn statuses_expire_after_the_configured_ttl() {
     assert_eq!(MemoryBackend::DEFAULT_STATUS_TTL, Duration::from_secs(24 * 60 * 60));
-    let backend = backend_with(MemoryBackend::new().status_ttl(Duration::from_millis(300)));
+    // The TTL leaves room for a loaded CI machine between the POST and the first GET.
+    let ttl = Duration::from_millis(1500);
+    let backend = backend_with(MemoryBackend::new().status_ttl(ttl));
     let service = service_over(&backend, None);
     let posted = post(&service, COLL, envelope(&[sdo(&id("indicator", 1), "2021-01-01T00:00:00Z")]))
         .await
@@ -899,7 +901,7 @@ async fn statuses_expire_after_the_configured_ttl() {
         posted["id"],
         "kept at first"
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(ttl + Duration::from_millis(500)).await;
     let error = get(&service, &status_uri(&status_id)).await.expect_error(404);
     assert!(error.get("description").is_some(), "{error}");
     get(&service, &format!("/{ROOT}/status/{status_id}")).await.expect_error(404);
@@ -918,7 +920,7 @@ async fn statuses_expire_after_the_configured_ttl() {
     let posted = post(&service, COLL, envelope(&[sdo(&id("indicator", 1), "2021-01-01T00:00:00Z")]))
         .await
         .expect_status();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(ttl + Duration::from_millis(500)).await;
     assert_eq!(
         get(&service, &status_uri(posted["id"].as_str().unwrap())).await.expect(200)["id"],
         posted["id"]
