@@ -17,7 +17,7 @@ use super::model;
 use crate::cursor::Position;
 use crate::query::{ObjectFilter, ObjectQuery, VersionSelector};
 use crate::stix::{ObjectVersion, SpecVersion};
-use crate::timestamp::{Timestamp, parse_rfc3339};
+use crate::timestamp::{Instant, Timestamp, parse_rfc3339};
 
 /// The versions random objects take; the first two are one instant spelled twice.
 const MODIFIED: [&str; 4] = [
@@ -51,6 +51,28 @@ fn object_id(n: usize) -> String {
     id(KINDS[n % KINDS.len()], n as u32)
 }
 
+/// The instants of these [`MODIFIED`] versions, each once.
+fn instants(modified: &[usize]) -> Vec<Instant> {
+    let mut at = Vec::new();
+    for i in modified {
+        let instant = parse_rfc3339(MODIFIED[*i]).unwrap_or_else(|| panic!("testkit bug: {}", MODIFIED[*i]));
+        if !at.contains(&instant) {
+            at.push(instant);
+        }
+    }
+    at
+}
+
+/// A `match[spec_version]` list by number: none, 2.0, 2.1, or both.
+fn spec_versions(n: usize) -> Option<Vec<SpecVersion>> {
+    match n {
+        0 => None,
+        1 => Some(vec![SpecVersion::V2_0]),
+        2 => Some(vec![SpecVersion::V2_1]),
+        _ => Some(vec![SpecVersion::V2_0, SpecVersion::V2_1]),
+    }
+}
+
 /// A random query, with times given as positions in the stored versions (they are
 /// only known once the data is stored).
 #[derive(Debug, Clone)]
@@ -73,13 +95,6 @@ impl RandomQuery {
             0 => Timestamp::from_micros(delta),
             n => Timestamp::from_micros(stored[index % n].date_added().as_micros() + delta),
         };
-        let mut at = Vec::new();
-        for i in &self.at {
-            let instant = parse_rfc3339(MODIFIED[*i]).unwrap_or_else(|| panic!("testkit bug: {}", MODIFIED[*i]));
-            if !at.contains(&instant) {
-                at.push(instant);
-            }
-        }
         let list = |items: &Option<Vec<usize>>, name: &dyn Fn(usize) -> String| {
             items.as_ref().map(|items| {
                 let mut names: Vec<String> = Vec::new();
@@ -100,15 +115,10 @@ impl RandomQuery {
                 VersionSelector::Pick {
                     first: self.first,
                     last: self.last,
-                    at,
+                    at: instants(&self.at),
                 }
             },
-            spec_versions: match self.specs {
-                0 => None,
-                1 => Some(vec![SpecVersion::V2_0]),
-                2 => Some(vec![SpecVersion::V2_1]),
-                _ => Some(vec![SpecVersion::V2_0, SpecVersion::V2_1]),
-            },
+            spec_versions: spec_versions(self.specs),
             added_after: self.added_after.map(date),
         }
     }
@@ -221,18 +231,61 @@ async fn load(store: &Store, batches: &[Vec<RandomObject>]) {
     }
 }
 
-/// What a collection should hold after loading: the first copy of each (id,
-/// version string, spec version), in the order they were sent.
-fn expected_store(batches: &[Vec<RandomObject>], collection: usize) -> Vec<(String, String, SpecVersion, String)> {
-    let mut held: Vec<(String, String, SpecVersion, String)> = Vec::new();
+/// A stored version as the properties compare what a collection holds: (id, version,
+/// spec version, bytes).
+type Content = (String, String, SpecVersion, String);
+
+/// The contents of some versions, in their order.
+fn contents(versions: &[ObjectVersion]) -> Vec<Content> {
+    versions
+        .iter()
+        .map(|v| {
+            (
+                v.id().to_owned(),
+                v.version().to_owned(),
+                v.spec_version(),
+                String::from_utf8_lossy(v.json()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// What loading the batches should add to a collection holding `held`: the first
+/// copy of each (id, version string, spec version) it does not hold, in the order
+/// sent.
+fn new_versions(held: &[ObjectVersion], batches: &[Vec<RandomObject>], collection: usize) -> Vec<Content> {
+    let mut new: Vec<Content> = Vec::new();
     for o in batches.iter().flatten().filter(|o| o.collection == collection) {
         let spec = if o.v21 { SpecVersion::V2_1 } else { SpecVersion::V2_0 };
-        let (id, version) = (object_id(o.object), MODIFIED[o.modified].to_owned());
-        if !held.iter().any(|(i, v, s, _)| *i == id && *v == version && *s == spec) {
-            held.push((id, version, spec, o.json()));
+        let (id, version) = (object_id(o.object), MODIFIED[o.modified]);
+        let holds = held
+            .iter()
+            .any(|v| v.id() == id && v.version() == version && v.spec_version() == spec);
+        if !holds && !new.iter().any(|(i, v, s, _)| *i == id && v == version && *s == spec) {
+            new.push((id, version.to_owned(), spec, o.json()));
         }
     }
-    held
+    new
+}
+
+/// Runs random queries on tk-a, which holds `stored`: each page (items and `more`),
+/// on objects and manifest alike, must equal the naive model's.
+async fn check_queries(store: &Store, stored: &[ObjectVersion], queries: &[RandomQuery]) {
+    for random in queries {
+        let query = ObjectQuery {
+            filter: random.filter(stored),
+            limit: random.limit,
+            position: random.position(stored),
+        };
+        let (expected, more) = model::select(stored, &query);
+        let page = store.page("tk-a", &query.filter, query.limit, query.position).await;
+        check_order(&page.items, &query.filter);
+        assert_eq!(keys(&page.items), keys(&expected), "items for {query:?}");
+        assert_eq!(page.more, more, "`more` for {query:?}");
+        let manifest = store.manifest("tk-a", &query.filter, query.limit, query.position).await;
+        assert_eq!(record_keys(&manifest.items), keys(&expected), "manifest for {query:?}");
+        assert_eq!(manifest.more, more, "manifest `more` for {query:?}");
+    }
 }
 
 /// Random requests into two collections, then random queries: each collection holds
@@ -246,35 +299,10 @@ pub async fn random_queries_match_model(factory: Arc<dyn BackendFactory>) {
             load(&store, &batches).await;
             for (c, collection) in ["tk-a", "tk-b"].into_iter().enumerate() {
                 let stored = store.stored(collection).await;
-                let held: Vec<_> = stored
-                    .iter()
-                    .map(|v| {
-                        (
-                            v.id().to_owned(),
-                            v.version().to_owned(),
-                            v.spec_version(),
-                            String::from_utf8_lossy(v.json()).into_owned(),
-                        )
-                    })
-                    .collect();
-                assert_eq!(held, expected_store(&batches, c), "what {collection} holds after loading");
+                let expected = new_versions(&[], &batches, c);
+                assert_eq!(contents(&stored), expected, "what {collection} holds after loading");
             }
-            let stored = store.stored("tk-a").await;
-            for random in &queries {
-                let query = ObjectQuery {
-                    filter: random.filter(&stored),
-                    limit: random.limit,
-                    position: random.position(&stored),
-                };
-                let (expected, more) = model::select(&stored, &query);
-                let page = store.page("tk-a", &query.filter, query.limit, query.position).await;
-                check_order(&page.items, &query.filter);
-                assert_eq!(keys(&page.items), keys(&expected), "items for {query:?}");
-                assert_eq!(page.more, more, "`more` for {query:?}");
-                let manifest = store.manifest("tk-a", &query.filter, query.limit, query.position).await;
-                assert_eq!(record_keys(&manifest.items), keys(&expected), "manifest for {query:?}");
-                assert_eq!(manifest.more, more, "manifest `more` for {query:?}");
-            }
+            check_queries(&store, &store.stored("tk-a").await, &queries).await;
         })
     })
     .await;
