@@ -23,9 +23,10 @@
 //! no duplicates, no gaps, `more` consistent, a walk sees one snapshot),
 //! `added_after` boundaries, duplicates, deletes, statuses, collection permissions,
 //! isolation between collections and API roots, principal-based hiding, and an
-//! end-to-end walk through [`TaxiiService`](crate::TaxiiService). Two property
-//! checks load random data and compare random queries and random page walks with a
-//! naive model of the standard's semantics (the reference semantics of
+//! end-to-end walk through [`TaxiiService`](crate::TaxiiService). Three property
+//! checks load random data and compare random queries, random page walks, and
+//! random deletes interleaved with more loading, with a naive model of the
+//! standard's semantics (the reference semantics of
 //! [`CollectionIndex`](crate::CollectionIndex)).
 //!
 //! # Principals
@@ -167,6 +168,7 @@ macro_rules! __testkit_for_each_check {
             service_round_trip,
             random_queries_match_model,
             random_walks_equal_unpaged,
+            random_deletes_match_model,
         }
     };
 }
@@ -182,7 +184,7 @@ pub mod checks {
     pub use super::checks_write::{
         concurrent_writers, deletes, isolates_collections, keeps_first_copy_of_duplicates, statuses, walks_see_one_snapshot,
     };
-    pub use super::properties::{random_queries_match_model, random_walks_equal_unpaged};
+    pub use super::properties::{random_deletes_match_model, random_queries_match_model, random_walks_equal_unpaged};
 }
 
 /// Expands to one `#[test]` per testkit check, each making its backends with the

@@ -1,9 +1,10 @@
-//! A naive model of TAXII selection, written from the standard's semantics as the
-//! README states them, without any of [`CollectionIndex`](crate::CollectionIndex)'s
-//! machinery: every version is looked at for every question.
+//! A naive model of TAXII selection and deletion, written from the standard's
+//! semantics as the README states them, without any of
+//! [`CollectionIndex`](crate::CollectionIndex)'s machinery: every version is looked
+//! at for every question.
 
 use crate::query::{ObjectQuery, VersionSelector};
-use crate::stix::ObjectVersion;
+use crate::stix::{ObjectVersion, SpecVersion};
 use crate::timestamp::Timestamp;
 
 /// What a query should return from `stored` (every version of the collection):
@@ -49,4 +50,29 @@ pub(crate) fn select(stored: &[ObjectVersion], query: &ObjectQuery) -> (Vec<Obje
     let more = selected.len() > query.limit;
     selected.truncate(query.limit);
     (selected, more)
+}
+
+/// What deleting `id`'s versions does to `stored` (every version of the collection,
+/// in `date_added` order): among the object's versions whose spec version is in
+/// `specs` (every one without), those `versions` picks go, `first` and `last` being
+/// the least and greatest by (version instant, spec version, `date_added`) among
+/// them, `at` their version instants. Returns how many went.
+pub(crate) fn delete(stored: &mut Vec<ObjectVersion>, id: &str, versions: &VersionSelector, specs: Option<&[SpecVersion]>) -> usize {
+    let in_play = |v: &ObjectVersion| v.id() == id && specs.is_none_or(|specs| specs.contains(&v.spec_version()));
+    let rank = |v: &ObjectVersion| (v.version_instant(), v.spec_version(), v.date_added());
+    let ranks: Vec<_> = stored.iter().filter(|v| in_play(v)).map(rank).collect();
+    let doomed = |v: &ObjectVersion| {
+        in_play(v)
+            && match versions {
+                VersionSelector::All => true,
+                VersionSelector::Pick { first, last, at } => {
+                    at.contains(&v.version_instant())
+                        || (*first && ranks.iter().min() == Some(&rank(v)))
+                        || (*last && ranks.iter().max() == Some(&rank(v)))
+                }
+            }
+    };
+    let before = stored.len();
+    stored.retain(|v| !doomed(v));
+    before - stored.len()
 }

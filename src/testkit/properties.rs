@@ -1,6 +1,7 @@
 //! Property checks: random data loaded in random requests, random queries compared
 //! with the naive [`model`](super::model), random paged walks compared with the
-//! unpaged answer. Failures are shrunk to a small case by proptest.
+//! unpaged answer, random deletes compared with the model's. Failures are shrunk to
+//! a small case by proptest.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -12,7 +13,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 use super::BackendFactory;
-use super::fixtures::{Spec, Store, check_order, id, keys, object, record_keys, writable};
+use super::fixtures::{ROOT, Spec, Store, anonymous, check_order, id, keys, object, record_keys, writable};
 use super::model;
 use crate::cursor::Position;
 use crate::query::{ObjectFilter, ObjectQuery, VersionSelector};
@@ -123,6 +124,23 @@ impl RandomQuery {
         }
     }
 
+    /// The default query (each object's latest version) in one page: what a backend
+    /// may answer from an index of latest versions, which deletes must keep up.
+    fn latest() -> RandomQuery {
+        RandomQuery {
+            ids: None,
+            types: None,
+            all: false,
+            first: false,
+            last: true,
+            at: Vec::new(),
+            specs: 0,
+            added_after: None,
+            position: None,
+            limit: 1000,
+        }
+    }
+
     fn position(&self, stored: &[ObjectVersion]) -> Option<Position> {
         let (a, b) = self.position?;
         let n = stored.len();
@@ -135,6 +153,43 @@ impl RandomQuery {
             after: x.min(y),
         })
     }
+}
+
+/// Which object a random delete names.
+#[derive(Debug, Clone)]
+enum Target {
+    /// The object of tk-a's stored version at this position (modulo how many it
+    /// holds); when it holds none, an object never stored.
+    Stored(usize),
+    /// [`object_id`] of this number, which may not be stored (`IDS` never is).
+    Any(usize),
+}
+
+/// A random `delete_object` on tk-a.
+#[derive(Debug, Clone)]
+struct RandomDelete {
+    target: Target,
+    versions: VersionSelector,
+    specs: Option<Vec<SpecVersion>>,
+}
+
+impl RandomDelete {
+    /// The id deleted when tk-a holds `stored`.
+    fn id(&self, stored: &[ObjectVersion]) -> String {
+        match self.target {
+            Target::Stored(_) if stored.is_empty() => object_id(IDS),
+            Target::Stored(n) => stored[n % stored.len()].id().to_owned(),
+            Target::Any(n) => object_id(n),
+        }
+    }
+}
+
+/// One step of [`random_deletes_match_model`]: a delete in tk-a, or more random
+/// requests into both collections.
+#[derive(Debug, Clone)]
+enum Operation {
+    Delete(RandomDelete),
+    Add(Vec<Vec<RandomObject>>),
 }
 
 fn random_object() -> impl Strategy<Value = RandomObject> {
@@ -182,6 +237,40 @@ fn random_query() -> impl Strategy<Value = RandomQuery> {
                 limit,
             },
         )
+}
+
+/// A random delete, weighted towards deletes that can go wrong: a delete of nothing
+/// stored, or of every version, cannot show which versions a backend picks.
+fn random_delete() -> impl Strategy<Value = RandomDelete> {
+    (
+        // Mostly an object tk-a holds, chosen by version, so objects with more
+        // versions more often.
+        prop_oneof![5 => any::<usize>().prop_map(Target::Stored), 1 => (0..=IDS).prop_map(Target::Any)],
+        // Mostly `first`, `last` and instants (none at all sometimes), `all` seldom.
+        proptest::option::weighted(0.85, (any::<bool>(), any::<bool>(), vec(0..MODIFIED.len(), 0..3))),
+        // Mostly one spec version, where `match[spec_version]` makes a difference.
+        prop_oneof![1 => Just(0usize), 2 => Just(1usize), 2 => Just(2usize), 1 => Just(3usize)],
+    )
+        .prop_map(|(target, pick, specs)| RandomDelete {
+            target,
+            versions: match pick {
+                None => VersionSelector::All,
+                Some((first, last, at)) => VersionSelector::Pick {
+                    first,
+                    last,
+                    at: instants(&at),
+                },
+            },
+            specs: spec_versions(specs),
+        })
+}
+
+/// Three deletes for every request of more random data.
+fn random_operation() -> impl Strategy<Value = Operation> {
+    prop_oneof![
+        3 => random_delete().prop_map(Operation::Delete),
+        1 => random_batches().prop_map(Operation::Add),
+    ]
 }
 
 type Check<V> = fn(Arc<dyn BackendFactory>, V) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -341,6 +430,103 @@ pub async fn random_walks_equal_unpaged(factory: Arc<dyn BackendFactory>) {
                 }
                 check_order(&walked, &filter);
                 assert_eq!(keys(&walked), keys(&unpaged), "a walk at limit {limit} for {filter:?}");
+            }
+        })
+    })
+    .await;
+}
+
+/// What the property knows a collection holds: every version in `date_added`
+/// order, and the greatest `date_added` the collection ever gave (deleted versions'
+/// included).
+struct Model {
+    stored: Vec<ObjectVersion>,
+    highest: Timestamp,
+}
+
+impl Model {
+    fn new() -> Model {
+        Model {
+            stored: Vec::new(),
+            highest: Timestamp::MIN,
+        }
+    }
+
+    /// Checks that `collection` holds what the model holds followed by `new`, the
+    /// versions just sent that it did not hold: the versions held before come back
+    /// unchanged, `date_added` included, and each new one has a `date_added` above
+    /// every the collection gave before. Then the model takes in the new versions.
+    async fn check(&mut self, store: &Store, collection: &str, new: Vec<Content>, step: &str) {
+        let stored = store.stored(collection).await;
+        let mut expected = contents(&self.stored);
+        expected.extend(new);
+        assert_eq!(contents(&stored), expected, "what {collection} holds after {step}");
+        let held = self.stored.len();
+        assert_eq!(
+            keys(&stored[..held]),
+            keys(&self.stored),
+            "the date_added of versions {collection} held before {step}"
+        );
+        for v in &stored[held..] {
+            assert!(
+                v.date_added() > self.highest,
+                "{} {} added to {collection} at {step} got date_added {}, not above {} given before",
+                v.id(),
+                v.version(),
+                v.date_added(),
+                self.highest
+            );
+        }
+        self.highest = stored.iter().map(ObjectVersion::date_added).fold(self.highest, Timestamp::max);
+        self.stored = stored;
+    }
+}
+
+/// Loads the batches and checks both collections against their models.
+async fn add(store: &Store, models: &mut [Model; 2], batches: &[Vec<RandomObject>], step: &str) {
+    let new: Vec<Vec<Content>> = (0..2).map(|c| new_versions(&models[c].stored, batches, c)).collect();
+    load(store, batches).await;
+    for ((model, new), collection) in models.iter_mut().zip(new).zip(["tk-a", "tk-b"]) {
+        model.check(store, collection, new, step).await;
+    }
+}
+
+/// Random requests into two collections, then random deletes in one (of stored
+/// objects and others, any versions, any spec versions) interleaved with more random
+/// requests. Each delete removes and counts what the naive model's does; after each
+/// step both collections hold exactly what the model holds (bytes and `date_added`
+/// kept), versions added after deletes get `date_added` values above every earlier
+/// one (deleted ones included), and random queries answer as the model does.
+pub async fn random_deletes_match_model(factory: Arc<dyn BackendFactory>) {
+    // At least four operations: with fewer, too many cases hold no delete that tells
+    // a broken backend from a good one (the mutants in tests/testkit_memory.rs must be
+    // caught in almost every run of 32 cases).
+    let strategy = (random_batches(), vec((random_operation(), vec(random_query(), 1..3)), 4..12));
+    run_property(factory, strategy, |factory, (batches, operations)| {
+        Box::pin(async move {
+            let store = Store::new(&*factory, &[writable("tk-a"), writable("tk-b")]).await;
+            let mut models = [Model::new(), Model::new()];
+            add(&store, &mut models, &batches, "loading").await;
+            for (n, (operation, queries)) in operations.iter().enumerate() {
+                match operation {
+                    Operation::Delete(delete) => {
+                        let [a, b] = &mut models;
+                        let id = delete.id(&a.stored);
+                        let step = format!("operation {n}, deleting {id} {:?} {:?}", delete.versions, delete.specs);
+                        let expected = model::delete(&mut a.stored, &id, &delete.versions, delete.specs.as_deref());
+                        let deleted = store
+                            .backend
+                            .delete_object(ROOT, "tk-a", &id, &delete.versions, delete.specs.as_deref(), &anonymous())
+                            .await
+                            .unwrap_or_else(|e| panic!("delete_object at {step} failed: {e:?}"));
+                        assert_eq!(deleted, expected, "how many versions {step} deleted");
+                        a.check(&store, "tk-a", Vec::new(), &step).await;
+                        b.check(&store, "tk-b", Vec::new(), &step).await;
+                    }
+                    Operation::Add(batches) => add(&store, &mut models, batches, &format!("operation {n}, adding")).await,
+                }
+                check_queries(&store, &models[0].stored, queries).await;
+                check_queries(&store, &models[0].stored, &[RandomQuery::latest()]).await;
             }
         })
     })
