@@ -31,6 +31,10 @@ mod broken {
         AllSpecsByDefault,
         /// `added_after` includes the version added at that time.
         InclusiveAddedAfter,
+        /// A delete ignores its `match[spec_version]`: versions of every spec version go.
+        DeleteIgnoresSpecFilter,
+        /// A delete ignores its `match[version]`: every version (of the spec versions given) goes.
+        DeleteAllVersions,
     }
 
     struct Broken {
@@ -55,7 +59,7 @@ mod broken {
                 Bug::InclusiveAddedAfter => {
                     query.filter.added_after = query.filter.added_after.map(|t| Timestamp::from_micros(t.as_micros() - 1));
                 }
-                Bug::NeverMore => {}
+                Bug::NeverMore | Bug::DeleteIgnoresSpecFilter | Bug::DeleteAllVersions => {}
             }
             query
         }
@@ -106,7 +110,11 @@ mod broken {
             specs: Option<&[SpecVersion]>,
             p: &Principal,
         ) -> Result<usize, BackendError> {
-            self.inner.delete_object(root, c, id, versions, specs, p).await
+            match self.bug {
+                Bug::DeleteIgnoresSpecFilter => self.inner.delete_object(root, c, id, versions, None, p).await,
+                Bug::DeleteAllVersions => self.inner.delete_object(root, c, id, &VersionSelector::All, specs, p).await,
+                _ => self.inner.delete_object(root, c, id, versions, specs, p).await,
+            }
         }
     }
 
@@ -162,5 +170,17 @@ mod broken {
     #[should_panic(expected = "property failed")]
     fn an_inclusive_added_after_fails_the_property() {
         run(BrokenFactory(Bug::InclusiveAddedAfter), checks::random_queries_match_model);
+    }
+
+    #[test]
+    #[should_panic(expected = "property failed")]
+    fn a_delete_ignoring_spec_versions_fails_the_property() {
+        run(BrokenFactory(Bug::DeleteIgnoresSpecFilter), checks::random_deletes_match_model);
+    }
+
+    #[test]
+    #[should_panic(expected = "property failed")]
+    fn a_delete_of_every_version_fails_the_property() {
+        run(BrokenFactory(Bug::DeleteAllVersions), checks::random_deletes_match_model);
     }
 }
