@@ -31,7 +31,7 @@
 //!   So with the default `last`, `added_after` returns the objects whose latest
 //!   version is new, which is what incremental synchronisation wants.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Bound;
 use std::sync::Arc;
@@ -103,23 +103,36 @@ impl Hasher for SlotHasher {
 /// selection is worked out once per query however many versions it has. The default
 /// selection (each object's latest version) has an index of its own, by type too, so
 /// a page of latest versions does not step over the older versions before it.
+///
+/// A deletion costs time in proportion to the object's versions: deleted versions
+/// are marked and left in place until they make up a quarter of the stored ones,
+/// when the index is rebuilt without them (so the rebuilds cost O(1) amortized per
+/// deleted version, and queries step over few marked ones).
 #[derive(Debug, Clone, Default)]
 pub struct CollectionIndex {
-    /// Every version, in `date_added` order.
+    /// Every version, in `date_added` order, deleted ones included until the next
+    /// compaction.
     versions: Vec<ObjectVersion>,
+    /// For each version, whether it is deleted. A deleted version is in no index
+    /// but `by_type`, and queries skip it.
+    deleted: Vec<bool>,
+    /// How many versions are deleted.
+    deleted_count: usize,
     /// For each version, its object's slot in `objects`.
     slots: Vec<usize>,
-    /// Each object's version positions, ascending.
+    /// Each object's version positions, ascending (deleted ones left out).
     objects: Vec<Vec<usize>>,
     /// Each id's slot in `objects`.
     by_id: HashMap<Arc<str>, usize>,
-    /// Positions of each type's versions, ascending.
+    /// Positions of each type's versions, ascending (deleted ones included until
+    /// the next compaction).
     by_type: HashMap<Arc<str>, Vec<usize>>,
     /// The position of every stored version, by its key.
     keys: HashMap<VersionKey, usize>,
     /// For each object slot, the position of the version the default query selects
-    /// when it sees the whole collection (the greatest by [`default_rank`]).
-    default_of: Vec<usize>,
+    /// when it sees the whole collection (the greatest by [`default_rank`]); `None`
+    /// once every version of the object is deleted.
+    default_of: Vec<Option<usize>>,
     /// Those positions, ascending: the default query's candidates.
     defaults: BTreeSet<usize>,
     /// The same, per type.
@@ -130,7 +143,8 @@ pub struct CollectionIndex {
     /// Where each version's record ends in `records`.
     record_ends: Vec<usize>,
     record_dates: TimestampWriter,
-    spec_versions: BTreeSet<SpecVersion>,
+    /// How many stored versions each spec version has.
+    spec_versions: BTreeMap<SpecVersion, usize>,
     last_added: Option<Timestamp>,
     /// How many per-object selections queries have worked out (tests check it stays
     /// at one per object and query).
@@ -169,12 +183,12 @@ impl CollectionIndex {
 
     /// How many versions are stored.
     pub fn len(&self) -> usize {
-        self.versions.len()
+        self.versions.len() - self.deleted_count
     }
 
     /// Whether nothing is stored.
     pub fn is_empty(&self) -> bool {
-        self.versions.is_empty()
+        self.len() == 0
     }
 
     /// The `date_added` of the most recently added version.
@@ -184,7 +198,7 @@ impl CollectionIndex {
 
     /// The spec versions of the stored objects, as the collection's `media_types`.
     pub fn media_types(&self) -> Option<Vec<String>> {
-        (!self.spec_versions.is_empty()).then(|| self.spec_versions.iter().map(|v| v.media_type()).collect())
+        (!self.spec_versions.is_empty()).then(|| self.spec_versions.keys().map(|v| v.media_type()).collect())
     }
 
     /// Every version of one object, in `date_added` order.
@@ -205,6 +219,7 @@ impl CollectionIndex {
     /// index once instead of step by step (which leaves the old buffers' memory behind).
     pub fn reserve(&mut self, additional: usize) {
         self.versions.reserve(additional);
+        self.deleted.reserve(additional);
         self.slots.reserve(additional);
         self.record_ends.reserve(additional);
         self.records.reserve(additional.saturating_mul(RECORD_SIZE));
@@ -229,6 +244,7 @@ impl CollectionIndex {
             _ => now,
         };
         self.versions.push(version.with_date_added(date_added));
+        self.deleted.push(false);
         self.index(self.versions.len() - 1);
         self.write_record(self.versions.len() - 1);
         self.last_added = Some(date_added);
@@ -240,23 +256,21 @@ impl CollectionIndex {
         let version = &self.versions[position];
         let (spec, version_key) = (version.spec_version(), key(version));
         let (slot, replaced) = match self.by_id.get(version.id()) {
-            Some(&slot) => {
-                let current = self.default_of[slot];
-                if default_rank(version) > default_rank(&self.versions[current]) {
-                    self.default_of[slot] = position;
-                    (slot, Some(current))
-                } else {
-                    (slot, None)
+            Some(&slot) => match self.default_of[slot] {
+                Some(current) if default_rank(version) <= default_rank(&self.versions[current]) => (slot, None),
+                current => {
+                    self.default_of[slot] = Some(position);
+                    (slot, current)
                 }
-            }
+            },
             None => {
                 self.objects.push(Vec::new());
-                self.default_of.push(position);
+                self.default_of.push(Some(position));
                 self.by_id.insert(Arc::clone(version.shared_id()), self.objects.len() - 1);
                 (self.objects.len() - 1, None)
             }
         };
-        let new_default = self.default_of[slot] == position;
+        let new_default = self.default_of[slot] == Some(position);
         self.objects[slot].push(position);
         self.slots.push(slot);
         match self.by_type.get_mut(version.object_type()) {
@@ -278,7 +292,7 @@ impl CollectionIndex {
             self.defaults.insert(position);
         }
         self.keys.insert(version_key, position);
-        self.spec_versions.insert(spec);
+        *self.spec_versions.entry(spec).or_default() += 1;
     }
 
     /// Writes the manifest record of the version at `position` (the last one so far).
@@ -340,23 +354,66 @@ impl CollectionIndex {
         if doomed.is_empty() {
             return 0;
         }
+        let slot = self.slots[doomed[0]];
+        self.objects[slot].retain(|i| doomed.binary_search(i).is_err());
+        for &position in &doomed {
+            let version = &self.versions[position];
+            self.keys.remove(&key(version));
+            let spec = version.spec_version();
+            if let Some(count) = self.spec_versions.get_mut(&spec) {
+                *count -= 1;
+                if *count == 0 {
+                    self.spec_versions.remove(&spec);
+                }
+            }
+            self.deleted[position] = true;
+        }
+        self.deleted_count += doomed.len();
+        if let Some(old) = self.default_of[slot].filter(|old| doomed.binary_search(old).is_ok()) {
+            self.replace_default(slot, old);
+        }
+        if self.deleted_count * 4 > self.versions.len() {
+            self.compact();
+        }
+        doomed.len()
+    }
+
+    /// After the deletion of `old`, the default version of the object at `slot`: the
+    /// greatest of what is left, or none.
+    fn replace_default(&mut self, slot: usize, old: usize) {
+        let new = self.objects[slot].iter().copied().max_by_key(|&i| default_rank(&self.versions[i]));
+        self.default_of[slot] = new;
+        let object_type = self.versions[old].object_type();
+        self.defaults.remove(&old);
+        if let Some(set) = self.defaults_by_type.get_mut(object_type) {
+            set.remove(&old);
+            set.extend(new);
+        }
+        self.defaults.extend(new);
+    }
+
+    /// Rebuilds the index without its deleted versions.
+    fn compact(&mut self) {
+        let doomed: Vec<usize> = (0..self.versions.len()).filter(|&i| self.deleted[i]).collect();
         let kept: Vec<ObjectVersion> = std::mem::take(&mut self.versions)
             .into_iter()
-            .enumerate()
-            .filter_map(|(i, v)| doomed.binary_search(&i).is_err().then_some(v))
+            .zip(std::mem::take(&mut self.deleted))
+            .filter_map(|(v, deleted)| (!deleted).then_some(v))
             .collect();
         self.drop_records(&doomed);
         *self = CollectionIndex {
             last_added: self.last_added,
             records: std::mem::take(&mut self.records),
             record_ends: std::mem::take(&mut self.record_ends),
+            #[cfg(test)]
+            selections_worked_out: std::sync::Arc::clone(&self.selections_worked_out),
             ..CollectionIndex::default()
         };
+        self.deleted = vec![false; kept.len()];
         self.versions = kept;
         for position in 0..self.versions.len() {
             self.index(position);
         }
-        doomed.len()
     }
 
     /// Runs a query: one page of the selected versions in `date_added` order.
@@ -434,6 +491,9 @@ impl CollectionIndex {
             let version = &self.versions[position];
             if version.date_added() > snapshot {
                 break;
+            }
+            if self.deleted[position] {
+                continue;
             }
             if !self.passes_id_and_type(version, filter) {
                 continue;
@@ -934,6 +994,147 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn deleted_versions_stay_marked_until_they_are_a_quarter_of_the_index() {
+        let ids: Vec<String> = (0..100)
+            .map(|n| format!("indicator--{n:08x}-17d4-4cbf-938f-98ee46b3cd3f"))
+            .collect();
+        let objects: Vec<(&str, &str, Option<&str>)> = ids.iter().map(|id| (id.as_str(), "2020-01-01T00:00:00Z", Some("2.1"))).collect();
+        let mut ix = index(&objects);
+        ix.insert_json(object(B, "2020-01-01T00:00:00Z", None), Timestamp::from_micros(1000))
+            .unwrap();
+        assert_eq!(ix.media_types().map(|m| m.len()), Some(2));
+        assert_eq!(ix.delete(B, &VersionSelector::All, None), 1);
+        assert_eq!(
+            ix.media_types(),
+            Some(vec!["application/stix+json;version=2.1".to_owned()]),
+            "the last STIX 2.0 version is gone"
+        );
+        assert_eq!((ix.versions.len(), ix.len()), (101, 100));
+        let buffer = ix.records.as_ptr();
+        for (n, id) in ids.iter().take(24).enumerate() {
+            assert_eq!(ix.delete(id, &VersionSelector::All, None), 1);
+            // Marked in place: nothing was rebuilt.
+            assert_eq!((ix.versions.len(), ix.len(), ix.deleted_count), (101, 99 - n, n + 2));
+        }
+        assert_eq!(run(&ix, ObjectFilter::default(), 1000).len(), 76);
+        assert_eq!(ix.delete(&ids[24], &VersionSelector::All, None), 1);
+        assert_eq!((ix.versions.len(), ix.len(), ix.deleted_count), (75, 75, 0), "compacted");
+        assert_eq!(ix.records.as_ptr(), buffer, "the compaction wrote the records into a new buffer");
+        assert_eq!(run(&ix, ObjectFilter::default(), 1000).len(), 75);
+        assert_eq!(ix.record_ends.len(), 75);
+    }
+
+    #[test]
+    fn an_index_with_deleted_versions_answers_like_its_compacted_copy() {
+        // Random inserts and deletions (of random versions in random spec versions);
+        // after each, every kind of query, the manifest, each object's versions and
+        // the media types are the same as those of a copy rebuilt without the
+        // deleted versions.
+        let ids = [
+            A,
+            B,
+            "tool--2f2d6f3b-5b8e-4c2a-9c6e-1d3e4f5a6b7c",
+            "malware--6b616fc1-1505-48e3-8b2c-0d19337bff38",
+        ];
+        let mut seed: u64 = 11;
+        let mut random = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let keys = |page: &Page<ObjectVersion>| -> Vec<(String, String, SpecVersion, Timestamp)> {
+            page.items
+                .iter()
+                .map(|v| (v.id().to_owned(), v.version().to_owned(), v.spec_version(), v.date_added()))
+                .collect()
+        };
+        let mut marked_checked = 0;
+        for round in 0..40 {
+            let mut ix = CollectionIndex::new();
+            let mut micros = 1000;
+            for step in 0..60 {
+                if step < 30 || random(3) > 0 {
+                    let id = ids[random(4) as usize];
+                    let modified = format!("2020-01-{:02}T00:00:00Z", 1 + random(9));
+                    let spec = [Some("2.1"), None][random(2) as usize];
+                    micros += 1;
+                    ix.insert_json(object(id, &modified, spec), Timestamp::from_micros(micros)).unwrap();
+                    continue;
+                }
+                let selector = match random(4) {
+                    0 => VersionSelector::All,
+                    1 => pick(true, false),
+                    2 => pick(false, true),
+                    _ => VersionSelector::Pick {
+                        first: false,
+                        last: false,
+                        at: vec![crate::timestamp::parse_rfc3339(&format!("2020-01-{:02}T00:00:00Z", 1 + random(9))).unwrap()],
+                    },
+                };
+                let specs: Option<&[SpecVersion]> = match random(3) {
+                    0 => None,
+                    1 => Some(&[SpecVersion::V2_0]),
+                    _ => Some(&[SpecVersion::V2_1]),
+                };
+                ix.delete(ids[random(4) as usize], &selector, specs);
+                let mut compacted = ix.clone();
+                compacted.compact();
+                marked_checked += usize::from(ix.deleted_count > 0);
+                assert_eq!(ix.len(), compacted.len());
+                assert_eq!(ix.media_types(), compacted.media_types(), "round {round} step {step}");
+                for id in ids {
+                    let versions = |ix: &CollectionIndex| {
+                        ix.versions_of(id)
+                            .map(|v| (v.version().to_owned(), v.date_added()))
+                            .collect::<Vec<_>>()
+                    };
+                    assert_eq!(versions(&ix), versions(&compacted), "versions of {id}, round {round} step {step}");
+                }
+                let last = ix.last_added().unwrap().as_micros();
+                for versions in [pick(false, true), pick(true, false), VersionSelector::All] {
+                    for spec_versions in [
+                        None,
+                        Some(vec![SpecVersion::V2_0]),
+                        Some(vec![SpecVersion::V2_0, SpecVersion::V2_1]),
+                    ] {
+                        for types in [None, Some(vec!["malware".to_owned()])] {
+                            for ids in [None, Some(vec![A.to_owned(), B.to_owned()])] {
+                                for after in [None, Some(1010), Some(last - 5)] {
+                                    for limit in [1, 4, 100] {
+                                        let query = ObjectQuery {
+                                            filter: ObjectFilter {
+                                                ids: ids.clone(),
+                                                types: types.clone(),
+                                                versions: versions.clone(),
+                                                spec_versions: spec_versions.clone(),
+                                                added_after: None,
+                                            },
+                                            limit,
+                                            position: after.map(|a| Position {
+                                                snapshot: Timestamp::from_micros(last),
+                                                after: Timestamp::from_micros(a),
+                                            }),
+                                        };
+                                        let (page, expected) = (ix.query(&query), compacted.query(&query));
+                                        assert_eq!(keys(&page), keys(&expected), "round {round} step {step} {query:?}");
+                                        assert_eq!(page.more, expected.more, "round {round} step {step} {query:?}");
+                                        assert_eq!(ix.manifest_json(&query), compacted.manifest_json(&query), "{query:?}");
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            marked_checked > 100,
+            "only {marked_checked} checks ran with deleted versions marked"
+        );
     }
 
     #[test]
