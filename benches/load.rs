@@ -716,6 +716,8 @@ fn replay_main(file: &std::path::Path) -> ExitCode {
         let accept = async {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
+                // As `serve` does: both sides of the comparison send the same way.
+                let _ = stream.set_nodelay(true);
                 let map = Arc::clone(&map);
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {

@@ -20,6 +20,7 @@ mod bearer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use axum::{Router, routing::get};
 use tower_taxii::{Access, ApiRoot, CollectionInfo, MemoryBackend, Principal, StaticPolicy, TaxiiService};
 
@@ -78,6 +79,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
+    // TCP_NODELAY: large pages are streamed, and their last small write should not
+    // wait for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

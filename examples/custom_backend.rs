@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use bytes::Bytes;
 use tower_taxii::{
     ApiRoot, BackendError, CollectionIndex, CollectionInfo, ObjectQuery, ObjectVersion, Page, Principal, StorageBackend, TaxiiService,
@@ -105,6 +106,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
+    // TCP_NODELAY: large pages are streamed, and their last small write should not
+    // wait for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, axum::Router::new().fallback_service(taxii))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

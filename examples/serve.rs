@@ -26,6 +26,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::serve::ListenerExt;
+
 #[path = "support/bearer.rs"]
 mod bearer;
 #[path = "support/serve_postgres.rs"]
@@ -283,6 +285,14 @@ async fn main() -> ExitCode {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
+    // Without TCP_NODELAY, the last small write of a large streamed page can wait
+    // for the client's delayed ACK: about 40 ms now and then on a keep-alive
+    // connection.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            eprintln!("serve: cannot set TCP_NODELAY: {e}");
+        }
+    });
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         eprintln!("serve: {e}");
         return ExitCode::FAILURE;
