@@ -675,6 +675,24 @@ mod tests {
         page.items.iter().map(|v| (v.id().to_owned(), v.version().to_owned())).collect()
     }
 
+    /// Four objects of three types.
+    const FOUR_IDS: [&str; 4] = [
+        A,
+        B,
+        "tool--2f2d6f3b-5b8e-4c2a-9c6e-1d3e4f5a6b7c",
+        "malware--6b616fc1-1505-48e3-8b2c-0d19337bff38",
+    ];
+
+    /// A small deterministic generator: each call gives a number below `n`.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
     fn pick(first: bool, last: bool) -> VersionSelector {
         VersionSelector::Pick {
             first,
@@ -899,19 +917,8 @@ mod tests {
         // Objects with versions in and out of order, in two spec versions, two
         // spellings of one instant, and deletions: every default query, whatever its
         // starting point, limit and types, gives the page a scan gives.
-        let ids = [
-            A,
-            B,
-            "tool--2f2d6f3b-5b8e-4c2a-9c6e-1d3e4f5a6b7c",
-            "malware--6b616fc1-1505-48e3-8b2c-0d19337bff38",
-        ];
-        let mut seed: u64 = 7;
-        let mut random = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let ids = FOUR_IDS;
+        let mut random = xorshift(7);
         for round in 0..60 {
             let mut ix = CollectionIndex::new();
             for k in 0..40 {
@@ -1033,19 +1040,8 @@ mod tests {
         // after each, every kind of query, the manifest, each object's versions and
         // the media types are the same as those of a copy rebuilt without the
         // deleted versions.
-        let ids = [
-            A,
-            B,
-            "tool--2f2d6f3b-5b8e-4c2a-9c6e-1d3e4f5a6b7c",
-            "malware--6b616fc1-1505-48e3-8b2c-0d19337bff38",
-        ];
-        let mut seed: u64 = 11;
-        let mut random = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let ids = FOUR_IDS;
+        let mut random = xorshift(11);
         let keys = |page: &Page<ObjectVersion>| -> Vec<(String, String, SpecVersion, Timestamp)> {
             page.items
                 .iter()
