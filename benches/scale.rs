@@ -1,5 +1,5 @@
 //! Criterion benchmarks: the backend page query (and, measured once, the deletion
-//! of one object) at 10 thousand, 100 thousand and 1 million objects (synthetic ATT&CK-shaped STIX, two versions per object on
+//! of one object, and one add-objects request of many versions) at 10 thousand, 100 thousand and 1 million objects (synthetic ATT&CK-shaped STIX, two versions per object on
 //! average, loaded in release order), and the time to load the real Enterprise bundle.
 //!
 //! ```text
@@ -15,8 +15,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use tower_taxii::{CollectionIndex, MemoryBackend, ObjectQuery, Position, Timestamp, VersionSelector};
+use tower_taxii::{
+    CollectionIndex, CollectionInfo, MemoryBackend, ObjectQuery, ObjectVersion, Position, Principal, Status, StorageBackend, Timestamp,
+    VersionSelector,
+};
 
 #[path = "support/page_queries.rs"]
 mod page_queries;
@@ -147,6 +151,54 @@ fn print_summary(summary: &[(usize, Vec<(&'static str, f64)>)]) {
     println!();
 }
 
+/// How many versions one add-objects request of [`add_objects`] carries.
+const POSTED: usize = 5_000;
+
+/// One add-objects request (`StorageBackend::add_objects`, what a POST runs) of
+/// [`POSTED`] versions, into a fresh collection: versions of one object, or one version
+/// of each of as many objects. Prints the median of 5 requests each and their ratio:
+/// a request of many versions of one object must cost no more per version than one of
+/// many objects (it once looked for each version among all those before it).
+fn add_objects(_c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    let json = |n: usize, one_object: bool| {
+        let object = if one_object { 0 } else { n };
+        let id = format!("indicator--{object:08x}-17d4-4cbf-938f-98ee46b3cd3f");
+        let modified = Timestamp::from_micros(BASE + n as i64 * 1000);
+        Bytes::from(format!(
+            r#"{{"type":"indicator","spec_version":"2.1","id":"{id}","created":"2020-01-01T00:00:00.000Z","modified":"{modified}","pattern":"[x:y = 'z']","pattern_type":"stix","valid_from":"2020-01-01T00:00:00Z"}}"#
+        ))
+    };
+    let mut millis = Vec::new();
+    for one_object in [true, false] {
+        let objects: Vec<ObjectVersion> = (0..POSTED)
+            .map(|n| ObjectVersion::parse(json(n, one_object), Timestamp::now()).expect("valid"))
+            .collect();
+        let mut rounds: Vec<f64> = (0..5)
+            .map(|_| {
+                let backend = MemoryBackend::new();
+                backend.add_collection("api/v21", CollectionInfo::new("posts", "Posts").access(true, true));
+                let status = Status::new("status", Timestamp::now(), objects.len(), "posts");
+                let started = Instant::now();
+                let status = runtime
+                    .block_on(backend.add_objects("api/v21", "posts", objects.clone(), status, &Principal::anonymous()))
+                    .expect("stored");
+                let elapsed = started.elapsed().as_secs_f64() * 1e3;
+                assert_eq!(status.success_count, POSTED as u64);
+                elapsed
+            })
+            .collect();
+        rounds.sort_by(f64::total_cmp);
+        millis.push(rounds[rounds.len() / 2]);
+    }
+    println!("## Memory backend: one add-objects request of {POSTED} versions (median ms of 5)");
+    println!();
+    println!("| {POSTED} versions of one object | one version of {POSTED} objects | ratio |");
+    println!("| ---: | ---: | ---: |");
+    println!("| {:.1} | {:.1} | {:.2} |", millis[0], millis[1], millis[0] / millis[1]);
+    println!();
+}
+
 fn load_enterprise(c: &mut Criterion) {
     let Ok(json) = std::fs::read(ENTERPRISE) else {
         eprintln!("skipping the load benchmark: {ENTERPRISE} is missing");
@@ -166,5 +218,5 @@ fn load_enterprise(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, page_queries, load_enterprise);
+criterion_group!(benches, page_queries, add_objects, load_enterprise);
 criterion_main!(benches);

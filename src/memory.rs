@@ -233,12 +233,9 @@ impl StorageBackend for MemoryBackend {
                 Some(target) => {
                     for version in objects {
                         target.index.insert(version.clone(), Timestamp::now());
-                        // The stored copy (new or already there) says which version this is.
-                        let stored = target
-                            .index
-                            .versions_of(version.id())
-                            .find(|v| v.same_version(&version))
-                            .map(|v| v.version().to_owned());
+                        // The stored copy (new or already there) says which version this
+                        // is; found by its key, not among every version of the object.
+                        let stored = target.index.stored(&version).map(|v| v.version().to_owned());
                         status.successes.push(StatusDetail {
                             id: version.id().to_owned(),
                             version: stored.unwrap_or_default(),
