@@ -33,12 +33,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::backend::Page;
+use crate::live_set::LiveSet;
 use crate::manifest::{ManifestJson, ManifestPage, RECORD_SIZE, TimestampWriter, write_record};
 use crate::query::{ObjectFilter, ObjectQuery, VersionSelector};
 use crate::resources::VersionRecord;
@@ -104,18 +104,22 @@ impl Hasher for SlotHasher {
 /// selection (each object's latest version) has an index of its own, by type too, so
 /// a page of latest versions does not step over the older versions before it.
 ///
+/// A page of the default selection whose walk began before later writes costs, on
+/// top of what it returns, the objects those writes gave a new latest version.
+///
 /// A deletion costs time in proportion to the object's versions: deleted versions
-/// are marked and left in place until they make up a quarter of the stored ones,
-/// when the index is rebuilt without them (so the rebuilds cost O(1) amortized per
-/// deleted version, and queries step over few marked ones).
+/// are taken out of every index but the list of all versions, where they are marked
+/// and left in place until they make up a quarter of the stored ones, when the index
+/// is rebuilt without them (so the rebuilds cost O(1) amortized per deleted version).
+/// A scan of that list skips marked versions 64 at a time.
 #[derive(Debug, Clone, Default)]
 pub struct CollectionIndex {
     /// Every version, in `date_added` order, deleted ones included until the next
     /// compaction.
     versions: Vec<ObjectVersion>,
-    /// For each version, whether it is deleted. A deleted version is in no index
-    /// but `by_type`, and queries skip it.
-    deleted: Vec<bool>,
+    /// Which versions are not deleted. A deleted version is in no index, and scans
+    /// of `versions` skip it.
+    live: LiveSet,
     /// How many versions are deleted.
     deleted_count: usize,
     /// For each version, its object's slot in `objects`.
@@ -124,9 +128,8 @@ pub struct CollectionIndex {
     objects: Vec<Vec<usize>>,
     /// Each id's slot in `objects`.
     by_id: HashMap<Arc<str>, usize>,
-    /// Positions of each type's versions, ascending (deleted ones included until
-    /// the next compaction).
-    by_type: HashMap<Arc<str>, Vec<usize>>,
+    /// Positions of each type's versions (deleted ones left out).
+    by_type: HashMap<Arc<str>, BTreeSet<usize>>,
     /// The position of every stored version, by its key.
     keys: HashMap<VersionKey, usize>,
     /// For each object slot, the position of the version the default query selects
@@ -146,10 +149,9 @@ pub struct CollectionIndex {
     /// How many stored versions each spec version has.
     spec_versions: BTreeMap<SpecVersion, usize>,
     last_added: Option<Timestamp>,
-    /// How many per-object selections queries have worked out (tests check it stays
-    /// at one per object and query).
+    /// What queries cost: tests check it stays in proportion to what they return.
     #[cfg(test)]
-    selections_worked_out: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    work: Arc<tests::Work>,
 }
 
 /// What [`CollectionIndex::insert`] did with a version.
@@ -219,7 +221,7 @@ impl CollectionIndex {
     /// index once instead of step by step (which leaves the old buffers' memory behind).
     pub fn reserve(&mut self, additional: usize) {
         self.versions.reserve(additional);
-        self.deleted.reserve(additional);
+        self.live.reserve(additional);
         self.slots.reserve(additional);
         self.record_ends.reserve(additional);
         self.records.reserve(additional.saturating_mul(RECORD_SIZE));
@@ -244,7 +246,7 @@ impl CollectionIndex {
             _ => now,
         };
         self.versions.push(version.with_date_added(date_added));
-        self.deleted.push(false);
+        self.live.push();
         self.index(self.versions.len() - 1);
         self.write_record(self.versions.len() - 1);
         self.last_added = Some(date_added);
@@ -274,9 +276,11 @@ impl CollectionIndex {
         self.objects[slot].push(position);
         self.slots.push(slot);
         match self.by_type.get_mut(version.object_type()) {
-            Some(positions) => positions.push(position),
+            Some(positions) => {
+                positions.insert(position);
+            }
             None => {
-                self.by_type.insert(Arc::from(version.object_type()), vec![position]);
+                self.by_type.insert(Arc::from(version.object_type()), BTreeSet::from([position]));
             }
         }
         if new_default {
@@ -366,7 +370,10 @@ impl CollectionIndex {
                     self.spec_versions.remove(&spec);
                 }
             }
-            self.deleted[position] = true;
+            if let Some(positions) = self.by_type.get_mut(version.object_type()) {
+                positions.remove(&position);
+            }
+            self.live.delete(position);
         }
         self.deleted_count += doomed.len();
         if let Some(old) = self.default_of[slot].filter(|old| doomed.binary_search(old).is_ok()) {
@@ -394,11 +401,12 @@ impl CollectionIndex {
 
     /// Rebuilds the index without its deleted versions.
     fn compact(&mut self) {
-        let doomed: Vec<usize> = (0..self.versions.len()).filter(|&i| self.deleted[i]).collect();
+        let doomed: Vec<usize> = (0..self.versions.len()).filter(|&i| !self.live.contains(i)).collect();
+        let live = std::mem::take(&mut self.live);
         let kept: Vec<ObjectVersion> = std::mem::take(&mut self.versions)
             .into_iter()
-            .zip(std::mem::take(&mut self.deleted))
-            .filter_map(|(v, deleted)| (!deleted).then_some(v))
+            .enumerate()
+            .filter_map(|(i, v)| live.contains(i).then_some(v))
             .collect();
         self.drop_records(&doomed);
         *self = CollectionIndex {
@@ -406,10 +414,10 @@ impl CollectionIndex {
             records: std::mem::take(&mut self.records),
             record_ends: std::mem::take(&mut self.record_ends),
             #[cfg(test)]
-            selections_worked_out: std::sync::Arc::clone(&self.selections_worked_out),
+            work: Arc::clone(&self.work),
             ..CollectionIndex::default()
         };
-        self.deleted = vec![false; kept.len()];
+        self.live = LiveSet::all_live(kept.len());
         self.versions = kept;
         for position in 0..self.versions.len() {
             self.index(position);
@@ -460,40 +468,32 @@ impl CollectionIndex {
     /// versions from the starting point and working out each object's selection.
     fn scan(&self, query: &ObjectQuery, snapshot: Timestamp, after: Option<Timestamp>) -> Page<usize> {
         let filter = &query.filter;
-        let start = |positions: &[usize]| match after {
-            Some(after) => positions.partition_point(|&i| self.versions[i].date_added() <= after),
-            None => 0,
-        };
+        let first = self.first_after(after);
         let candidates: Box<dyn Iterator<Item = usize> + '_> = match (&filter.ids, &filter.types) {
             (Some(ids), _) => Box::new(merge_ascending(
-                ids.iter().map(|id| self.positions_of(id)).map(|p| &p[start(p)..]).collect(),
+                ids.iter()
+                    .map(|id| self.positions_of(id))
+                    .map(|p| &p[p.partition_point(|&i| i < first)..])
+                    .collect(),
             )),
-            (None, Some(types)) => Box::new(merge_ascending(
+            (None, Some(types)) => Box::new(merge_iters(
                 types
                     .iter()
                     .filter_map(|t| self.by_type.get(t.as_str()))
-                    .map(|p| &p[start(p)..])
+                    .map(|set| set.range(first..).copied().peekable())
                     .collect(),
             )),
-            (None, None) => {
-                let first = match after {
-                    Some(after) => self.versions.partition_point(|v| v.date_added() <= after),
-                    None => 0,
-                };
-                Box::new(first..self.versions.len())
-            }
+            (None, None) => Box::new(self.live_from(first)),
         };
         let mut selections: HashMap<usize, Selection, BuildHasherDefault<SlotHasher>> =
             HashMap::with_capacity_and_hasher(query.limit.min(1024), BuildHasherDefault::default());
         let mut items = Vec::new();
         let mut more = false;
         for position in candidates {
+            self.count_steps(1);
             let version = &self.versions[position];
             if version.date_added() > snapshot {
                 break;
-            }
-            if self.deleted[position] {
-                continue;
             }
             if !self.passes_id_and_type(version, filter) {
                 continue;
@@ -515,32 +515,73 @@ impl CollectionIndex {
         Page { items, more, snapshot }
     }
 
+    /// The first position whose version was added after `after` (0 without it).
+    fn first_after(&self, after: Option<Timestamp>) -> usize {
+        after.map_or(0, |after| self.versions.partition_point(|v| v.date_added() <= after))
+    }
+
+    /// The live positions from `from` on, ascending.
+    fn live_from(&self, from: usize) -> impl Iterator<Item = usize> + '_ {
+        let mut next = from;
+        std::iter::from_fn(move || {
+            let (found, words) = self.live.next_live(next);
+            self.count_steps(words);
+            let at = found?;
+            next = at + 1;
+            Some(at)
+        })
+    }
+
     /// The default query (`match[version]=last` without `match[spec_version]` or
-    /// `match[id]`) when the snapshot sees every stored version: read from the index of
-    /// each object's latest version, so the page costs what it returns, however many
-    /// older versions lie before it. `None` when that index does not answer the query.
+    /// `match[id]`), read from the index of each object's latest version, so the page
+    /// costs what it returns, however many older versions lie before it. `None` when
+    /// that index does not answer the query.
+    ///
+    /// When versions were added after the walk's snapshot, an object whose latest
+    /// version is older than the snapshot had that latest version at the snapshot too
+    /// (the snapshot saw fewer versions, that one among them), so the index answers
+    /// for it; for each object whose latest version came later, the greatest of the
+    /// versions the snapshot sees is worked out and merged in.
     fn select_defaults(&self, query: &ObjectQuery, snapshot: Timestamp, after: Option<Timestamp>) -> Option<Page<usize>> {
         let filter = &query.filter;
-        if !filter.selects_latest_versions() || self.last_added.is_some_and(|last| snapshot < last) {
+        if !filter.selects_latest_versions() {
             return None;
         }
-        let start = match after {
-            Some(after) => self.versions.partition_point(|v| v.date_added() <= after),
-            None => 0,
-        };
-        let from = (Bound::Included(start), Bound::Unbounded);
-        let sources: Vec<_> = match &filter.types {
-            None => vec![self.defaults.range(from).copied().peekable()],
+        let start = self.first_after(after);
+        // Positions from `unseen` on were added after the snapshot.
+        let unseen = self.versions.partition_point(|v| v.date_added() <= snapshot).max(start);
+        let wanted = |v: &ObjectVersion| filter.types.as_ref().is_none_or(|types| types.iter().any(|t| t == v.object_type()));
+        let mut older: Vec<usize> = Vec::new();
+        for &latest in self.defaults.range(unseen..) {
+            self.count_steps(1);
+            if wanted(&self.versions[latest]) {
+                older.extend(self.default_before(self.slots[latest], unseen).filter(|&p| p >= start));
+            }
+        }
+        older.sort_unstable();
+        type Source<'a> = std::iter::Peekable<Box<dyn Iterator<Item = usize> + 'a>>;
+        let mut sources: Vec<Source<'_>> = match &filter.types {
+            None => vec![(Box::new(self.defaults.range(start..unseen).copied()) as Box<dyn Iterator<Item = usize>>).peekable()],
             Some(types) => types
                 .iter()
                 .filter_map(|t| self.defaults_by_type.get(t.as_str()))
-                .map(|set| set.range(from).copied().peekable())
+                .map(|set| (Box::new(set.range(start..unseen).copied()) as Box<dyn Iterator<Item = usize>>).peekable())
                 .collect(),
         };
-        let mut candidates = merge_iters(sources);
+        sources.push((Box::new(older.into_iter()) as Box<dyn Iterator<Item = usize>>).peekable());
+        let mut candidates = merge_iters(sources).inspect(|_| self.count_steps(1));
         let items: Vec<usize> = candidates.by_ref().take(query.limit).collect();
         let more = candidates.next().is_some();
         Some(Page { items, more, snapshot })
+    }
+
+    /// The version the default query selects for the object at `slot` among its
+    /// versions at positions below `end`.
+    fn default_before(&self, slot: usize, end: usize) -> Option<usize> {
+        let positions = &self.objects[slot];
+        let seen = &positions[..positions.partition_point(|&i| i < end)];
+        self.count_steps(seen.len());
+        seen.iter().copied().max_by_key(|&i| default_rank(&self.versions[i]))
     }
 
     fn passes_id_and_type(&self, version: &ObjectVersion, filter: &ObjectFilter) -> bool {
@@ -555,9 +596,40 @@ impl CollectionIndex {
     /// visible at the snapshot that pass the spec version filter.
     fn selection(&self, slot: usize, filter: &ObjectFilter, snapshot: Timestamp) -> Selection {
         #[cfg(test)]
-        self.selections_worked_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.work.selections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let positions = &self.objects[slot];
+        let (first, last) = match &filter.versions {
+            VersionSelector::All => (false, false),
+            VersionSelector::Pick { first, last, .. } => (*first, *last),
+        };
+        // When the snapshot sees every version of the object, its default version
+        // (the greatest of its latest spec version) tells the latest spec version, and
+        // without `match[spec_version]` the latest version too: no need to look at
+        // each version, unless the query wants the first.
+        let all_seen = positions.last().is_some_and(|&p| self.versions[p].date_added() <= snapshot);
+        if let Some(default) = self.default_of[slot].filter(|_| all_seen && !first) {
+            let default = &self.versions[default];
+            let latest_spec = Some(default.spec_version());
+            match (&filter.spec_versions, last) {
+                (None, _) => {
+                    return Selection {
+                        latest_spec,
+                        first: None,
+                        last: Some(rank(default)),
+                    };
+                }
+                (Some(_), false) => {
+                    return Selection {
+                        latest_spec,
+                        first: None,
+                        last: None,
+                    };
+                }
+                (Some(_), true) => {}
+            }
+        }
         let visible = &positions[..positions.partition_point(|&i| self.versions[i].date_added() <= snapshot)];
+        self.count_steps(visible.len());
         let visible = || visible.iter().map(|&i| &self.versions[i]);
         let latest_spec = visible().map(ObjectVersion::spec_version).max();
         let in_play = Selection {
@@ -571,6 +643,12 @@ impl CollectionIndex {
             first: ranks.clone().min(),
             last: ranks.max(),
         }
+    }
+
+    /// Counts `n` positions or versions stepped over, for the tests of what queries cost.
+    fn count_steps(&self, _n: usize) {
+        #[cfg(test)]
+        self.work.steps.fetch_add(_n, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -642,8 +720,30 @@ fn merge_ascending(mut sources: Vec<&[usize]>) -> impl Iterator<Item = usize> + 
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
     use crate::cursor::Position;
+
+    /// What an index's queries have cost since the last reset.
+    #[derive(Debug, Default)]
+    pub(super) struct Work {
+        /// Per-object selections worked out.
+        pub(super) selections: AtomicUsize,
+        /// Positions and versions stepped over (a word of 64 deleted positions counts one).
+        pub(super) steps: AtomicUsize,
+    }
+
+    impl Work {
+        fn reset(&self) {
+            self.selections.store(0, Ordering::Relaxed);
+            self.steps.store(0, Ordering::Relaxed);
+        }
+
+        fn steps(&self) -> usize {
+            self.steps.load(Ordering::Relaxed)
+        }
+    }
 
     const A: &str = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f";
     const B: &str = "malware--31b940d4-6f7f-459a-80ea-9c1f17b5891b";
@@ -904,11 +1004,11 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            ix.selections_worked_out.store(0, std::sync::atomic::Ordering::Relaxed);
+            ix.work.reset();
             assert_eq!(run(&ix, filter, 10).len(), 2);
             // 501 versions stepped over, two objects: two selections at most, not one per
             // version (none for the default query, which reads the index of latest versions).
-            assert!(ix.selections_worked_out.load(std::sync::atomic::Ordering::Relaxed) <= 2);
+            assert!(ix.work.selections.load(Ordering::Relaxed) <= 2);
         }
     }
 
@@ -932,32 +1032,34 @@ mod tests {
                 ix.delete(ids[random(4) as usize], &pick(false, true), None);
             }
             let last = ix.last_added().unwrap().as_micros();
-            for after in [None, Some(1000), Some(1010), Some(1025), Some(last)] {
-                for limit in [1, 3, 100] {
-                    for types in [
-                        None,
-                        Some(vec!["malware".to_owned()]),
-                        Some(vec!["tool".to_owned(), "indicator".to_owned()]),
-                    ] {
-                        let query = ObjectQuery {
-                            filter: ObjectFilter {
-                                types: types.clone(),
-                                ..Default::default()
-                            },
-                            limit,
-                            position: after.map(|a| Position {
-                                snapshot: Timestamp::from_micros(last),
-                                after: Timestamp::from_micros(a),
-                            }),
-                        };
-                        let snapshot = Timestamp::from_micros(last);
-                        let after = after.map(Timestamp::from_micros);
-                        let fast = ix.select_defaults(&query, snapshot, after).expect("the default query");
-                        assert_eq!(
-                            fast,
-                            ix.scan(&query, snapshot, after),
-                            "round {round}, {after:?}, {limit}, {types:?}"
-                        );
+            // Walks that began when the collection held all, 30 and 15 of the versions.
+            for snapshot in [last, 1029, 1014] {
+                for after in [None, Some(1000), Some(1010), Some(1025), Some(last)] {
+                    for limit in [1, 3, 100] {
+                        for types in [
+                            None,
+                            Some(vec!["malware".to_owned()]),
+                            Some(vec!["tool".to_owned(), "indicator".to_owned()]),
+                        ] {
+                            let query = ObjectQuery {
+                                filter: ObjectFilter {
+                                    types: types.clone(),
+                                    ..Default::default()
+                                },
+                                limit,
+                                position: after.map(|a| Position {
+                                    snapshot: Timestamp::from_micros(snapshot),
+                                    after: Timestamp::from_micros(a),
+                                }),
+                            };
+                            let (snapshot, after) = (Timestamp::from_micros(snapshot), after.map(Timestamp::from_micros));
+                            let fast = ix.select_defaults(&query, snapshot, after).expect("the default query");
+                            assert_eq!(
+                                fast,
+                                ix.scan(&query, snapshot, after),
+                                "round {round}, {snapshot:?}, {after:?}, {limit}, {types:?}"
+                            );
+                        }
                     }
                 }
             }
@@ -1137,5 +1239,119 @@ mod tests {
     fn merges_sources_without_repeats() {
         let merged: Vec<usize> = merge_ascending(vec![&[1, 4, 9], &[2, 4, 10], &[]]).collect();
         assert_eq!(merged, vec![1, 2, 4, 9, 10]);
+    }
+
+    /// `count` distinct indicators, one version each, added one microsecond apart from 1000.
+    fn indicators(count: usize) -> CollectionIndex {
+        let mut ix = CollectionIndex::new();
+        for n in 0..count {
+            let id = format!("indicator--{n:08x}-17d4-4cbf-938f-98ee46b3cd3f");
+            ix.insert_json(object(&id, "2020-01-01T00:00:00Z", Some("2.1")), Timestamp::from_micros(1000))
+                .unwrap();
+        }
+        ix
+    }
+
+    /// Runs a query and says how many positions and versions it stepped over.
+    fn work_of(ix: &CollectionIndex, query: &ObjectQuery) -> (Page<usize>, usize) {
+        ix.work.reset();
+        let page = ix.select(query);
+        (page, ix.work.steps())
+    }
+
+    #[test]
+    fn a_default_walk_that_writes_outdated_still_reads_the_latest_versions_index() {
+        // One object with 2000 versions, interleaved with 2000 others: a default walk
+        // whose snapshot a later write left behind costs what its pages return and
+        // the objects written since, not every version after its position.
+        let mut ix = CollectionIndex::new();
+        for n in 0..2000 {
+            let id = format!("malware--{n:08x}-17d4-4cbf-938f-98ee46b3cd3f");
+            ix.insert_json(object(&id, "2020-01-01T00:00:00Z", Some("2.1")), Timestamp::from_micros(1000))
+                .unwrap();
+            let modified = format!("2020-01-01T{:02}:{:02}:{:02}Z", n / 3600, n / 60 % 60, n % 60);
+            ix.insert_json(object(A, &modified, Some("2.1")), Timestamp::from_micros(1000))
+                .unwrap();
+        }
+        let first = ix.select(&ObjectQuery {
+            filter: ObjectFilter::default(),
+            limit: 10,
+            position: None,
+        });
+        let after = ix.versions[*first.items.last().unwrap()].date_added();
+        ix.insert_json(object(B, "2020-01-01T00:00:00Z", Some("2.1")), Timestamp::from_micros(0))
+            .unwrap();
+        let next = ObjectQuery {
+            filter: ObjectFilter::default(),
+            limit: 10,
+            position: Some(Position {
+                snapshot: first.snapshot,
+                after,
+            }),
+        };
+        let (page, steps) = work_of(&ix, &next);
+        assert_eq!(page, ix.scan(&next, first.snapshot, Some(after)));
+        assert_eq!(page.items.len(), 10);
+        assert!(steps <= 40, "the second page stepped over {steps} positions and versions");
+    }
+
+    #[test]
+    fn pages_step_over_deleted_versions_without_looking_at_each() {
+        // Just under a quarter of the collection deleted (no compaction yet), all of it
+        // before the rest: queries that scan do not pay for each deleted version.
+        let mut ix = indicators(4000);
+        for n in 0..999 {
+            let id = format!("indicator--{n:08x}-17d4-4cbf-938f-98ee46b3cd3f");
+            assert_eq!(ix.delete(&id, &VersionSelector::All, None), 1);
+        }
+        assert_eq!(ix.deleted_count, 999, "not compacted");
+        for types in [None, Some(vec!["indicator".to_owned()])] {
+            for (versions, spec_versions) in [
+                (VersionSelector::All, None),
+                (pick(true, false), None),
+                (pick(false, true), Some(vec![SpecVersion::V2_1])),
+            ] {
+                let query = ObjectQuery {
+                    filter: ObjectFilter {
+                        types: types.clone(),
+                        versions: versions.clone(),
+                        spec_versions,
+                        ..Default::default()
+                    },
+                    limit: 1,
+                    position: None,
+                };
+                let (page, steps) = work_of(&ix, &query);
+                assert_eq!(page.items, vec![999], "{query:?}");
+                assert!(steps <= 40, "{steps} steps for {query:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_versions_page_costs_what_it_steps_over_not_every_version() {
+        let modified: Vec<String> = (0..3000)
+            .map(|i| format!("2020-01-01T{:02}:{:02}:{:02}Z", i / 3600, i / 60 % 60, i % 60))
+            .collect();
+        let objects: Vec<(&str, &str, Option<&str>)> = modified.iter().map(|m| (A, m.as_str(), Some("2.1"))).collect();
+        let ix = index(&objects);
+        let last = ix.last_added().unwrap();
+        for (versions, expected) in [(VersionSelector::All, 2998), (pick(false, true), 2999)] {
+            let query = ObjectQuery {
+                filter: ObjectFilter {
+                    ids: Some(vec![A.to_owned()]),
+                    versions,
+                    ..Default::default()
+                },
+                limit: 1,
+                position: Some(Position {
+                    snapshot: last,
+                    after: ix.versions[2997].date_added(),
+                }),
+            };
+            let (page, steps) = work_of(&ix, &query);
+            assert_eq!(page.items, vec![expected], "{query:?}");
+            assert!(steps <= 10, "{steps} steps for {query:?}");
+        }
     }
 }

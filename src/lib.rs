@@ -49,6 +49,7 @@ mod error;
 mod index;
 mod ingest;
 mod layer;
+mod live_set;
 mod load;
 mod manifest;
 #[cfg(feature = "memory")]
