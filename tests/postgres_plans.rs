@@ -263,6 +263,7 @@ async fn default_pages_skip_superseded_versions() {
         ("a page from the middle", ObjectFilter::default(), true),
         ("match[type]=malware from the middle", types, true),
     ];
+    let mut fresh = Vec::new();
     for (name, filter, from_middle) in cases {
         let mut read = Vec::new();
         for (collection, versions) in [("one", 1), ("many", many)] {
@@ -299,6 +300,50 @@ async fn default_pages_skip_superseded_versions() {
         assert!(
             stacked <= one * 2 + 16,
             "{name}: a page reads {stacked} buffers with {many} versions per object but {one} with one"
+        );
+        fresh.push((name, filter, one));
+    }
+
+    // A walk that began before a write (a new version of the first object of the last
+    // release, whose version at the snapshot is then not the one marked latest, and a
+    // new object): its later pages still read the marked versions, plus what the write
+    // changed, not every superseded version after their position.
+    let rows = i64::from(OBJECTS * many);
+    let walk = backend
+        .objects(
+            ROOT,
+            "many",
+            &ObjectQuery {
+                filter: ObjectFilter::default(),
+                limit: 1,
+                position: None,
+            },
+            &anyone,
+        )
+        .await
+        .expect("objects");
+    let report = backend
+        .insert_objects(ROOT, "many", [release_object(0, many), release_object(OBJECTS, 0)])
+        .await
+        .expect("insert_objects");
+    assert_eq!(report.added, 2);
+    for (name, filter, one) in fresh.into_iter().filter(|(name, ..)| name.contains("middle")) {
+        let query = ObjectQuery {
+            filter,
+            limit: 100,
+            position: Some(Position {
+                snapshot: walk.snapshot,
+                after: date_added_at(&schema, "many", rows / 2).await,
+            }),
+        };
+        let plan = backend.explain(ROOT, "many", &query, true).await.expect("explain");
+        println!("--- default query, {name}, {many} versions per object, walk begun before a write:\n{plan}");
+        check_page(&backend, "many", &query, 100, name).await;
+        let stale = buffers(&plan);
+        println!("{name}, walk begun before a write: {stale} buffers ({one} with 1 version per object)");
+        assert!(
+            stale <= one * 2 + 32,
+            "{name}: a page of a walk begun before a write reads {stale} buffers with {many} versions per object, {one} with one"
         );
     }
     drop(backend);

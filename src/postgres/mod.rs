@@ -497,7 +497,7 @@ impl PostgresBackend {
         let mut rows = run(walk).await?;
         if walk == Walk::Latest && select::is_stale(&rows) {
             // A version was added after the collection was read: its marks are newer than the snapshot.
-            rows = run(Walk::General).await?;
+            rows = run(Walk::LatestAt).await?;
         }
         conn.release();
         let more = rows.len() > query.limit;

@@ -24,10 +24,19 @@
 //! that walk when the collection's `last_added` it read is not above the snapshot;
 //! the statement checks it again itself (a one-time filter), so a write landing in
 //! between cannot pair a later set of marks with an earlier snapshot: the statement
-//! then returns a single row of NULLs instead, and the caller reads the page the
-//! general way. (One statement holding both walks would say the same, but
+//! then returns a single row of NULLs instead, and the caller reads the page with
+//! [`Walk::LatestAt`]. (One statement holding both walks would say the same, but
 //! PostgreSQL plans it anew at every call on a large collection, which cost more
 //! than reading the page.)
+//!
+//! When versions were added after the snapshot, [`Walk::LatestAt`] answers the
+//! default query instead: an object whose marked version is not above the snapshot
+//! had that version as its latest at the snapshot too (the snapshot saw fewer
+//! versions, that one among them), so the marked versions up to the snapshot answer
+//! for those objects; each object whose marked version came later gets the greatest
+//! version the snapshot sees (one backward probe of `versions_rank`), merged in. A
+//! page then costs what it returns plus the objects the writes since the snapshot
+//! changed, not the superseded versions after the position.
 
 use tokio_postgres::types::ToSql;
 
@@ -72,6 +81,10 @@ pub(crate) enum Walk {
     /// The versions marked `is_latest`: the default query, when the snapshot sees
     /// the whole collection.
     Latest,
+    /// The default query when versions were added after the snapshot: the marked
+    /// versions the snapshot sees, and for each object marked later, the greatest
+    /// version the snapshot sees.
+    LatestAt,
     /// Every version from the position on, each checked against the filters.
     General,
 }
@@ -80,10 +93,10 @@ impl Walk {
     /// The walk for `filter` at `snapshot`, in a collection whose last version was
     /// added at `last_added`.
     pub(crate) fn for_query(filter: &ObjectFilter, snapshot: Timestamp, last_added: Timestamp) -> Walk {
-        if filter.selects_latest_versions() && last_added <= snapshot {
-            Walk::Latest
-        } else {
-            Walk::General
+        match filter.selects_latest_versions() {
+            false => Walk::General,
+            true if last_added <= snapshot => Walk::Latest,
+            true => Walk::LatestAt,
         }
     }
 }
@@ -120,9 +133,11 @@ pub(crate) fn page(schema: &str, with_json: bool, cid: i64, snapshot: Timestamp,
             conditions = general_conditions(&mut s, schema, &snap, conditions, filter);
             None
         }
-        Walk::Latest => {
+        Walk::Latest | Walk::LatestAt => {
             conditions.push("v.is_latest".to_owned());
-            conditions.push(format!("{} <= {snap}", last_added(schema, &cid)));
+            if walk == Walk::Latest {
+                conditions.push(format!("{} <= {snap}", last_added(schema, &cid)));
+            }
             // Each type's own ordered walk, merged: a walk of `= ANY(...)` comes out
             // of the index unordered, and sorting it would cost every match after
             // the position.
@@ -144,18 +159,37 @@ pub(crate) fn page(schema: &str, with_json: bool, cid: i64, snapshot: Timestamp,
     );
     s.text = match walk {
         Walk::General => select,
-        Walk::Latest => {
-            let latest = match types {
+        Walk::Latest | Walk::LatestAt => {
+            let latest = match &types {
                 None => select,
                 Some(types) => {
                     format!("SELECT v.* FROM unnest({types}::text[]) AS t(name) CROSS JOIN LATERAL ({select}) v ORDER BY 1 LIMIT {limit}")
                 }
             };
-            let stale = format!("SELECT NULL, NULL, NULL, NULL{nulls} WHERE {} > {snap}", last_added(schema, &cid));
-            format!("({latest}) UNION ALL ({stale}) ORDER BY 1 LIMIT {limit}")
+            let other = match walk {
+                Walk::LatestAt => marked_later(schema, with_json, [&cid, &after, &snap], types.as_deref()),
+                _ => format!("SELECT NULL, NULL, NULL, NULL{nulls} WHERE {} > {snap}", last_added(schema, &cid)),
+            };
+            format!("({latest}) UNION ALL ({other}) ORDER BY 1 LIMIT {limit}")
         }
     };
     s
+}
+
+/// For each object whose marked version was added after the snapshot: the greatest
+/// of its versions the snapshot sees, by (spec version, instant, date_added), the
+/// order of the marks, if it was added after the position. `types` is the bound list
+/// of `match[type]`, if any.
+fn marked_later(schema: &str, with_json: bool, [cid, after, snap]: [&str; 3], types: Option<&str>) -> String {
+    let json = if with_json { ", w.json" } else { "" };
+    let of_type = types.map(|t| format!(" AND l.object_type = ANY({t}::text[])")).unwrap_or_default();
+    format!(
+        "SELECT b.* FROM {schema}.versions l CROSS JOIN LATERAL (\
+         SELECT w.date_added, w.object_id, w.version, w.spec{json} FROM {schema}.versions w \
+         WHERE w.cid = l.cid AND w.object_id = l.object_id AND w.date_added <= {snap} \
+         ORDER BY w.spec DESC, w.v_secs DESC, w.v_nanos DESC, w.date_added DESC LIMIT 1) b \
+         WHERE l.cid = {cid} AND l.is_latest AND l.date_added > {snap} AND b.date_added > {after}{of_type}"
+    )
 }
 
 /// The collection's `last_added`, as a subquery.
