@@ -1,7 +1,7 @@
 //! A TAXII 2.1 server on real data: loads STIX bundles into memory and serves them.
 //!
 //! ```text
-//! cargo run --release --example serve -- [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [--token TOKEN]... [--postgres URL] [ID=]BUNDLE...
+//! cargo run --release --example serve -- [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [--token TOKEN]... [--postgres URL] [--stop-on-stdin-eof] [ID=]BUNDLE...
 //! ```
 //!
 //! Discovery is at `/taxii2/` and the one API root at `/api/v21/`, as on MITRE's
@@ -18,7 +18,10 @@
 //! `--postgres URL` (feature `postgres`) serves a PostgreSQL database instead of
 //! memory: the bundles given are loaded into it idempotently (versions it holds
 //! already stay as they are), and with none it serves what the database holds, so
-//! any number of instances can serve one database.
+//! any number of instances can serve one database. `--stop-on-stdin-eof` stops the
+//! server when its standard input closes: a program that starts it with a pipe as its
+//! stdin (the load harness, `benches/load.rs`) takes it down with itself, however it
+//! ends, even killed.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,9 +49,10 @@ struct Options {
     accept_bundles: bool,
     tokens: Vec<String>,
     postgres: Option<String>,
+    stop_on_stdin_eof: bool,
 }
 
-const USAGE: &str = "usage: serve [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [--token TOKEN]... [--postgres URL] [ID=]BUNDLE...";
+const USAGE: &str = "usage: serve [--listen ADDR] [--page-size N] [--base-url URL] [--writable ID[=TITLE]]... [--accept-bundles] [--token TOKEN]... [--postgres URL] [--stop-on-stdin-eof] [ID=]BUNDLE...";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
@@ -60,6 +64,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         accept_bundles: false,
         tokens: Vec::new(),
         postgres: None,
+        stop_on_stdin_eof: false,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -93,6 +98,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                 options.tokens.push(token);
             }
             "--postgres" => options.postgres = Some(value("--postgres")?),
+            "--stop-on-stdin-eof" => options.stop_on_stdin_eof = true,
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             bundle => options.bundles.push(match bundle.split_once('=') {
@@ -227,6 +233,21 @@ fn memory_backend(options: &Options) -> Result<Arc<dyn StorageBackend>, String> 
     Ok(backend)
 }
 
+/// Resolves when standard input reaches its end, if `watch`; else never. Read on a
+/// thread of its own, which does not keep the process alive after `main` returns.
+async fn stdin_closed(watch: bool) {
+    if !watch {
+        return std::future::pending().await;
+    }
+    let (closed, on_close) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 64];
+        while std::io::Read::read(&mut std::io::stdin(), &mut sink).is_ok_and(|n| n > 0) {}
+        let _ = closed.send(());
+    });
+    let _ = on_close.await;
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let options = match parse_args(std::env::args().skip(1)) {
@@ -282,8 +303,12 @@ async fn main() -> ExitCode {
 
     let addr = listener.local_addr().expect("a bound listener has an address");
     println!("listening on http://{addr}");
+    let stdin_closed = stdin_closed(options.stop_on_stdin_eof);
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = stdin_closed => {}
+        }
     };
     // Without TCP_NODELAY, the last small write of a large streamed page can wait
     // for the client's delayed ACK: about 40 ms now and then on a keep-alive
