@@ -6,6 +6,8 @@
 //! range with `q=0` is a refusal. Wildcards (`*/*`, `application/*`) and a missing
 //! `Accept` are served unless the service is configured to be strict.
 
+use crate::resources::TAXII_MEDIA_TYPE;
+
 /// How specifically a media range names TAXII 2.1 (RFC 9110 §12.5.1: the most
 /// specific range that matches decides), or `None` when it does not cover it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,6 +102,11 @@ pub(crate) fn accepts_taxii<'a>(accept: impl IntoIterator<Item = &'a [u8]>, leni
     let mut best: Option<(Specificity, f32)> = None;
     let mut any = false;
     for line in accept {
+        // What taxii2-client and most clients send: the most specific range with q=1,
+        // which no other range can outrank.
+        if line == TAXII_MEDIA_TYPE.as_bytes() {
+            return true;
+        }
         any = true;
         let line = String::from_utf8_lossy(line);
         for range in split_unquoted(&line, ',').into_iter().filter_map(parse_range) {
@@ -179,6 +186,13 @@ mod tests {
             false
         ));
         assert!(accepts_taxii([b"*/*;q=0, application/taxii+json".as_slice()], false));
+        // The exact media type on a line of its own (read without parsing) is as
+        // specific as a range gets, with q=1: a refusal beside it does not outrank it.
+        let refusal = b"application/taxii+json;version=2.1;q=0".as_slice();
+        let exact = b"application/taxii+json;version=2.1".as_slice();
+        assert!(accepts_taxii([refusal, exact], false));
+        assert!(accepts_taxii([exact, refusal], false));
+        assert!(!accepts_taxii([refusal], true));
     }
 
     #[test]
