@@ -177,6 +177,15 @@ impl StorageBackend for MemoryBackend {
             .collect())
     }
 
+    async fn collection(&self, api_root: &str, key: &str, _principal: &Principal) -> Result<Option<CollectionInfo>, BackendError> {
+        let roots = read(&self.roots);
+        let found = roots.get(api_root).and_then(|cs| cs.iter().find(|c| c.info.is_named(key)));
+        Ok(found.map(|c| CollectionInfo {
+            media_types: c.index.media_types(),
+            ..c.info.clone()
+        }))
+    }
+
     async fn objects(
         &self,
         api_root: &str,
