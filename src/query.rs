@@ -5,6 +5,7 @@
 //! unknown parameters, including `match[...]` fields the standard does not define,
 //! are ignored as the standard permits.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::cursor::{Cursor, Digest, Position};
@@ -163,11 +164,12 @@ impl Params {
         list(d, &specs).finish()
     }
 
-    /// Decodes `next` and checks it belongs to this query (same digest).
-    pub(crate) fn position(&self, digest: u64) -> Result<Option<Position>, QueryError> {
+    /// Decodes `next` and checks it belongs to this query (same digest, worked out
+    /// only when there is a `next`).
+    pub(crate) fn position(&self, digest: impl FnOnce() -> u64) -> Result<Option<Position>, QueryError> {
         let Some(text) = &self.next else { return Ok(None) };
         match Cursor::decode(text) {
-            Some(cursor) if cursor.digest == digest => Ok(Some(cursor.position)),
+            Some(cursor) if cursor.digest == digest() => Ok(Some(cursor.position)),
             Some(_) => Err(QueryError(
                 "\"next\" belongs to another query: send it with the parameters of the request that returned it".into(),
             )),
@@ -236,7 +238,7 @@ pub(crate) fn parse(raw: Option<&str>, allowed: Allowed, limits: QueryLimits) ->
                 if value.is_empty() {
                     return Err(QueryError("\"next\" is empty".into()));
                 }
-                params.next = Some(value);
+                params.next = Some(value.into_owned());
             }
             Allowed::ID => params.filter.ids = Some(parse_list(name, &value, |v| split_stix_id(v).is_some(), "a STIX id (type--UUID)")?),
             Allowed::TYPE => params.filter.types = Some(parse_list(name, &value, is_stix_type, "a STIX type name")?),
@@ -310,10 +312,11 @@ fn parse_versions(value: &str) -> Result<VersionSelector, QueryError> {
 }
 
 /// Decodes `%XX` escapes; `+` stays a plus (timestamps carry offsets like `+01:00`).
-/// `None` for a broken escape or bytes that are not UTF-8.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
+/// `None` for a broken escape or bytes that are not UTF-8. Text without escapes is
+/// borrowed, not copied.
+pub(crate) fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
     if !s.contains('%') {
-        return Some(s.to_owned());
+        return Some(Cow::Borrowed(s));
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -332,7 +335,7 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! (`//`) are ignored. Each segment is percent-decoded on its own, so an encoded
 //! slash stays inside its segment. API roots are matched by name, longest first.
 
+use std::borrow::Cow;
+
 use http::Method;
 
 use crate::query::{Allowed, percent_decode};
@@ -55,7 +57,7 @@ pub(crate) struct Route {
 /// Routes `path`. `roots` are the API root names split into segments, `discovery`
 /// whether `/taxii2/` is served here.
 pub(crate) fn route(path: &str, roots: &[Vec<String>], discovery: bool) -> Option<Route> {
-    let segments: Vec<String> = path
+    let segments: Vec<Cow<'_, str>> = path
         .split('/')
         .filter(|s| !s.is_empty())
         .map(percent_decode)
@@ -66,15 +68,16 @@ pub(crate) fn route(path: &str, roots: &[Vec<String>], discovery: bool) -> Optio
             endpoint: Endpoint::Discovery,
         });
     }
-    let mut candidates: Vec<(usize, &Vec<String>)> = roots.iter().enumerate().filter(|(_, r)| segments.starts_with(r)).collect();
+    let starts_with = |root: &[String]| root.len() <= segments.len() && root.iter().zip(&segments).all(|(r, s)| r == s);
+    let mut candidates: Vec<(usize, &Vec<String>)> = roots.iter().enumerate().filter(|(_, r)| starts_with(r)).collect();
     candidates.sort_by_key(|(_, r)| std::cmp::Reverse(r.len()));
     candidates
         .into_iter()
         .find_map(|(i, root)| endpoint(&segments[root.len()..]).map(|endpoint| Route { root: Some(i), endpoint }))
 }
 
-fn endpoint(rest: &[String]) -> Option<Endpoint> {
-    let s: Vec<&str> = rest.iter().map(String::as_str).collect();
+fn endpoint(rest: &[Cow<'_, str>]) -> Option<Endpoint> {
+    let s: Vec<&str> = rest.iter().map(|segment| segment.as_ref()).collect();
     Some(match s.as_slice() {
         [] => Endpoint::ApiRoot,
         ["status", id] => Endpoint::Status((*id).to_owned()),

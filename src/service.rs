@@ -462,7 +462,7 @@ impl Inner {
     async fn objects(&self, call: &Call<'_>, key: &str, object: Option<&str>) -> Result<Response<TaxiiBody>, TaxiiError> {
         let collection = self.readable(call, key).await?;
         let kind = if object.is_some() { "object" } else { "objects" };
-        let (query, digest) = self.object_query(call, &collection, kind, object)?;
+        let (query, scope) = self.object_query(call, &collection, kind, object)?;
         let page = self
             .backend
             .objects(self.root_name(call), &collection.id, &query, call.principal)
@@ -477,25 +477,25 @@ impl Inner {
         }
         Ok(response::envelope(
             &page,
-            next(page.more, page.snapshot, page.items.last().map(|o| o.date_added()), &query, digest).as_deref(),
+            next(page.more, page.snapshot, page.items.last().map(|o| o.date_added()), &query, &scope).as_deref(),
         ))
     }
 
     async fn manifest(&self, call: &Call<'_>, key: &str) -> Result<Response<TaxiiBody>, TaxiiError> {
         let collection = self.readable(call, key).await?;
-        let (query, digest) = self.object_query(call, &collection, "manifest", None)?;
+        let (query, scope) = self.object_query(call, &collection, "manifest", None)?;
         let page = self
             .backend
             .manifest_json(self.root_name(call), &collection.id, &query, call.principal)
             .await
             .map_err(backend_error)?;
-        let next = next(page.more, page.snapshot, page.records.last_added(), &query, digest);
+        let next = next(page.more, page.snapshot, page.records.last_added(), &query, &scope);
         Ok(response::manifest(page, next.as_deref()))
     }
 
     async fn versions(&self, call: &Call<'_>, key: &str, object: &str) -> Result<Response<TaxiiBody>, TaxiiError> {
         let collection = self.readable(call, key).await?;
-        let (mut query, digest) = self.object_query(call, &collection, "versions", Some(object))?;
+        let (mut query, scope) = self.object_query(call, &collection, "versions", Some(object))?;
         query.filter.versions = VersionSelector::All;
         let page = self
             .backend
@@ -507,7 +507,7 @@ impl Inner {
         }
         Ok(response::versions(
             &page,
-            next(page.more, page.snapshot, page.items.last().map(|r| r.date_added), &query, digest).as_deref(),
+            next(page.more, page.snapshot, page.items.last().map(|r| r.date_added), &query, &scope).as_deref(),
         ))
     }
 
@@ -631,33 +631,47 @@ impl Inner {
         }
     }
 
-    /// The backend query for a content endpoint, and the digest its cursors carry:
-    /// the request's own filters within this root, collection, endpoint and object.
-    fn object_query(
-        &self,
-        call: &Call<'_>,
-        collection: &CollectionInfo,
-        kind: &str,
-        object: Option<&str>,
-    ) -> Result<(ObjectQuery, u64), TaxiiError> {
+    /// The backend query for a content endpoint, and what its cursors cover.
+    fn object_query<'a>(
+        &'a self,
+        call: &'a Call<'_>,
+        collection: &'a CollectionInfo,
+        kind: &'static str,
+        object: Option<&'a str>,
+    ) -> Result<(ObjectQuery, CursorScope<'a>), TaxiiError> {
         let mut filter = call.params.filter.clone();
         if let Some(object) = object {
             filter.ids = Some(vec![object.to_owned()]);
         }
-        let digest = call
-            .params
-            .digest(&[self.root_name(call), &collection.id, kind, object.unwrap_or("")]);
-        let position = call.params.position(digest).map_err(|e| TaxiiError::bad_request(e.0))?;
+        let scope = CursorScope {
+            params: &call.params,
+            scope: [self.root_name(call), &collection.id, kind, object.unwrap_or("")],
+        };
+        let position = call.params.position(|| scope.digest()).map_err(|e| TaxiiError::bad_request(e.0))?;
         let limit = match call.params.limit {
             Some(limit) => usize::try_from(limit).unwrap_or(usize::MAX).min(self.max_page_size),
             None => self.default_page_size,
         };
-        Ok((ObjectQuery { filter, limit, position }, digest))
+        Ok((ObjectQuery { filter, limit, position }, scope))
+    }
+}
+
+/// What the `next` cursors of one content request cover: its own filters within this
+/// API root, collection, endpoint and object. Their digest is worked out only when a
+/// cursor is read or written.
+struct CursorScope<'a> {
+    params: &'a Params,
+    scope: [&'a str; 4],
+}
+
+impl CursorScope<'_> {
+    fn digest(&self) -> u64 {
+        self.params.digest(&self.scope)
     }
 }
 
 /// The `next` cursor for a page that has more after it.
-fn next(more: bool, snapshot: Timestamp, last_added: Option<Timestamp>, query: &ObjectQuery, digest: u64) -> Option<String> {
+fn next(more: bool, snapshot: Timestamp, last_added: Option<Timestamp>, query: &ObjectQuery, scope: &CursorScope<'_>) -> Option<String> {
     if !more {
         return None;
     }
@@ -670,7 +684,7 @@ fn next(more: bool, snapshot: Timestamp, last_added: Option<Timestamp>, query: &
             snapshot: snapshot.max(after),
             after,
         },
-        digest,
+        digest: scope.digest(),
     };
     Some(cursor.encode())
 }
