@@ -485,8 +485,11 @@ impl CollectionIndex {
             )),
             (None, None) => Box::new(self.live_from(first)),
         };
+        // One selection per object met: at most one per id asked for, else about one
+        // per item (a larger page grows it).
+        let objects = filter.ids.as_ref().map_or(query.limit, Vec::len).min(query.limit).min(1024);
         let mut selections: HashMap<usize, Selection, BuildHasherDefault<SlotHasher>> =
-            HashMap::with_capacity_and_hasher(query.limit.min(1024), BuildHasherDefault::default());
+            HashMap::with_capacity_and_hasher(objects, BuildHasherDefault::default());
         let mut items = Vec::new();
         let mut more = false;
         for position in candidates {
