@@ -31,7 +31,10 @@ impl TaxiiBody {
 
     /// A body made of these chunks, sent in order.
     pub fn from_chunks(chunks: impl IntoIterator<Item = Bytes>) -> Self {
-        let chunks: VecDeque<Bytes> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
+        let mut chunks: Vec<Bytes> = chunks.into_iter().collect();
+        chunks.retain(|c| !c.is_empty());
+        // From a Vec, a VecDeque takes over its buffer instead of copying it.
+        let chunks = VecDeque::from(chunks);
         let remaining = chunks.iter().map(|c| c.len() as u64).sum();
         TaxiiBody { chunks, remaining }
     }
@@ -60,14 +63,20 @@ impl Body for TaxiiBody {
         let frame = if first.len() >= FRAME_SIZE || self.chunks.front().is_none_or(|next| first.len() + next.len() > FRAME_SIZE) {
             first
         } else {
-            let mut buf = BytesMut::with_capacity(FRAME_SIZE);
-            buf.extend_from_slice(&first);
-            while let Some(next) = self.chunks.front() {
-                if buf.len() + next.len() > FRAME_SIZE {
+            // Exactly the room the chunks that fit take: a small response is not
+            // given a whole frame's buffer.
+            let (mut size, mut taken) = (first.len(), 0);
+            for next in &self.chunks {
+                if size + next.len() > FRAME_SIZE {
                     break;
                 }
-                buf.extend_from_slice(next);
-                self.chunks.pop_front();
+                size += next.len();
+                taken += 1;
+            }
+            let mut buf = BytesMut::with_capacity(size);
+            buf.extend_from_slice(&first);
+            for next in self.chunks.drain(..taken) {
+                buf.extend_from_slice(&next);
             }
             buf.freeze()
         };

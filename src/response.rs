@@ -40,8 +40,15 @@ pub(crate) fn resource(value: &impl Serialize) -> Response<TaxiiBody> {
 /// empty: there is no value to give them, errata cti-taxii2#117).
 fn with_date_headers(mut response: Response<TaxiiBody>, dates: Option<(Timestamp, Timestamp)>) -> Response<TaxiiBody> {
     if let Some((first, last)) = dates {
-        for (name, t) in [(DATE_ADDED_FIRST, first), (DATE_ADDED_LAST, last)] {
-            if let Ok(value) = HeaderValue::from_str(&t.to_string()) {
+        let value = |t: Timestamp| match t.strict_bytes() {
+            Some(bytes) => HeaderValue::from_bytes(&bytes).ok(),
+            None => HeaderValue::from_str(&t.to_string()).ok(),
+        };
+        let first_value = value(first);
+        // A page of one item (an object by id) has one date for both.
+        let last_value = if last == first { first_value.clone() } else { value(last) };
+        for (name, value) in [(DATE_ADDED_FIRST, first_value), (DATE_ADDED_LAST, last_value)] {
+            if let Some(value) = value {
                 response.headers_mut().insert(name, value);
             }
         }
@@ -66,10 +73,21 @@ fn paging_members(more: bool, next: Option<&str>) -> String {
     out
 }
 
-/// Closes a JSON object whose members end with a comma (or that has none).
+/// Room for the opening chunk that [`close`] writes.
+fn open(capacity: usize) -> Vec<Bytes> {
+    let mut chunks = Vec::with_capacity(capacity + 2);
+    chunks.push(Bytes::new());
+    chunks
+}
+
+/// Closes a JSON object whose members end with a comma (or that has none): its
+/// opening brace and `members` go into the first chunk, which [`open`] left empty.
 fn close(mut chunks: Vec<Bytes>, members: String) -> TaxiiBody {
-    let members = members.strip_suffix(',').unwrap_or(&members).to_owned();
-    chunks.insert(0, Bytes::from(format!("{{{members}")));
+    let members = members.strip_suffix(',').unwrap_or(&members);
+    let mut head = Vec::with_capacity(members.len() + 1);
+    head.push(b'{');
+    head.extend_from_slice(members.as_bytes());
+    chunks[0] = Bytes::from(head);
     chunks.push(Bytes::from_static(b"}"));
     TaxiiBody::from_chunks(chunks)
 }
@@ -77,7 +95,7 @@ fn close(mut chunks: Vec<Bytes>, members: String) -> TaxiiBody {
 /// An envelope (§3.7) of stored objects.
 pub(crate) fn envelope(page: &Page<ObjectVersion>, next: Option<&str>) -> Response<TaxiiBody> {
     let mut members = paging_members(page.more, next);
-    let mut chunks = Vec::with_capacity(page.items.len() * 2 + 3);
+    let mut chunks = open(page.items.len() * 2 + 1);
     if !page.items.is_empty() {
         members.push_str("\"objects\":[");
         for (i, object) in page.items.iter().enumerate() {
@@ -96,7 +114,7 @@ pub(crate) fn envelope(page: &Page<ObjectVersion>, next: Option<&str>) -> Respon
 pub(crate) fn manifest(page: ManifestPage, next: Option<&str>) -> Response<TaxiiBody> {
     let dates = page.records.first_added().zip(page.records.last_added());
     let mut members = paging_members(page.more, next);
-    let mut chunks = Vec::with_capacity(3);
+    let mut chunks = open(2);
     if !page.records.is_empty() {
         members.push_str("\"objects\":[");
         chunks.push(Bytes::from(page.records.into_bytes()));
