@@ -388,7 +388,7 @@ impl CollectionIndex {
     /// After the deletion of `old`, the default version of the object at `slot`: the
     /// greatest of what is left, or none.
     fn replace_default(&mut self, slot: usize, old: usize) {
-        let new = self.objects[slot].iter().copied().max_by_key(|&i| default_rank(&self.versions[i]));
+        let new = self.default_before(slot, self.versions.len());
         self.default_of[slot] = new;
         let object_type = self.versions[old].object_type();
         self.defaults.remove(&old);
@@ -553,25 +553,24 @@ impl CollectionIndex {
         let start = self.first_after(after);
         // Positions from `unseen` on were added after the snapshot.
         let unseen = self.versions.partition_point(|v| v.date_added() <= snapshot).max(start);
-        let wanted = |v: &ObjectVersion| filter.types.as_ref().is_none_or(|types| types.iter().any(|t| t == v.object_type()));
         let mut older: Vec<usize> = Vec::new();
         for &latest in self.defaults.range(unseen..) {
             self.count_steps(1);
-            if wanted(&self.versions[latest]) {
+            // The default query has no `match[id]`: this checks `match[type]`.
+            if self.passes_id_and_type(&self.versions[latest], filter) {
                 older.extend(self.default_before(self.slots[latest], unseen).filter(|&p| p >= start));
             }
         }
         older.sort_unstable();
-        type Source<'a> = std::iter::Peekable<Box<dyn Iterator<Item = usize> + 'a>>;
         let mut sources: Vec<Source<'_>> = match &filter.types {
-            None => vec![(Box::new(self.defaults.range(start..unseen).copied()) as Box<dyn Iterator<Item = usize>>).peekable()],
+            None => vec![source(self.defaults.range(start..unseen).copied())],
             Some(types) => types
                 .iter()
                 .filter_map(|t| self.defaults_by_type.get(t.as_str()))
-                .map(|set| (Box::new(set.range(start..unseen).copied()) as Box<dyn Iterator<Item = usize>>).peekable())
+                .map(|set| source(set.range(start..unseen).copied()))
                 .collect(),
         };
-        sources.push((Box::new(older.into_iter()) as Box<dyn Iterator<Item = usize>>).peekable());
+        sources.push(source(older.into_iter()));
         let mut candidates = merge_iters(sources).inspect(|_| self.count_steps(1));
         let items: Vec<usize> = candidates.by_ref().take(query.limit).collect();
         let more = candidates.next().is_some();
@@ -676,6 +675,14 @@ fn picks(selector: &VersionSelector, version: &ObjectVersion, selection: &Select
                 || (*last && selection.last == Some(rank(version)))
         }
     }
+}
+
+/// One of the ascending position sequences [`merge_iters`] merges, whatever its kind.
+type Source<'a> = std::iter::Peekable<Box<dyn Iterator<Item = usize> + 'a>>;
+
+fn source<'a>(positions: impl Iterator<Item = usize> + 'a) -> Source<'a> {
+    let boxed: Box<dyn Iterator<Item = usize> + 'a> = Box::new(positions);
+    boxed.peekable()
 }
 
 /// Merges ascending position sequences into one ascending sequence without repeats.

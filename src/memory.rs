@@ -58,6 +58,17 @@ struct Collection {
     index: CollectionIndex,
 }
 
+impl Collection {
+    /// The collection as the backend lists it: as configured, with the media types
+    /// of what it holds.
+    fn listed(&self) -> CollectionInfo {
+        CollectionInfo {
+            media_types: self.index.media_types(),
+            ..self.info.clone()
+        }
+    }
+}
+
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -168,22 +179,13 @@ impl StorageBackend for MemoryBackend {
     async fn collections(&self, api_root: &str, _principal: &Principal) -> Result<Vec<CollectionInfo>, BackendError> {
         let roots = read(&self.roots);
         let collections = roots.get(api_root).map(Vec::as_slice).unwrap_or_default();
-        Ok(collections
-            .iter()
-            .map(|c| CollectionInfo {
-                media_types: c.index.media_types(),
-                ..c.info.clone()
-            })
-            .collect())
+        Ok(collections.iter().map(Collection::listed).collect())
     }
 
     async fn collection(&self, api_root: &str, key: &str, _principal: &Principal) -> Result<Option<CollectionInfo>, BackendError> {
         let roots = read(&self.roots);
         let found = roots.get(api_root).and_then(|cs| cs.iter().find(|c| c.info.is_named(key)));
-        Ok(found.map(|c| CollectionInfo {
-            media_types: c.index.media_types(),
-            ..c.info.clone()
-        }))
+        Ok(found.map(Collection::listed))
     }
 
     async fn objects(
